@@ -1,0 +1,215 @@
+"""The command line: train, sample, evaluate, presets, targets. Bad input exits 2 with one line, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's default prints the usage too)
+        raise ConfigError(message)
+
+
+def _add_training_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", help="start from a preset (see `distgan presets`); default: 'default'")
+    p.add_argument("--config", help="TOML file overriding the preset's fields ([train] steps = 5000, ...)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override one field, e.g. --set train.d_lr=1e-3 (repeatable)")
+    p.add_argument("--target", help="target spec, e.g. 'mixture:weights=0.3,0.7;means=-2,3;stds=0.5,1'")
+    p.add_argument("--data", help="learn the columns of a data file (CSV, TSV, NPY, Parquet)")
+    p.add_argument("--columns", help="comma-separated columns of --data")
+    p.add_argument("--steps", help="training steps (train.steps)")
+    p.add_argument("--seed", help="seed of the first replicate (train.seed)")
+    p.add_argument("--replicates", help="independent GANs trained at once (train.replicates)")
+    p.add_argument("--out", help="run folder to write (default runs/TARGET-PRESET-sSEED)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="distgan", description="Learn low-dimensional distributions with GANs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_training_flags(sub.add_parser("train", help="train GANs and write a run folder"))
+    p = sub.add_parser("sample", help="draw from a trained generator into .csv or .npy")
+    p.add_argument("run", help="run folder")
+    p.add_argument("-n", type=int, default=10000, help="number of samples")
+    p.add_argument("-o", "--output", required=True, help="output file, .csv or .npy")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same samples")
+    p.add_argument("--replicate", type=int, default=0, help="which replicate's generator")
+    p = sub.add_parser("evaluate", help="recompute and print the fit of a finished run")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--replicate", type=int, help="report one replicate (default: replicate 0, and the table)")
+    sub.add_parser("presets", help="list the presets")
+    sub.add_parser("targets", help="list the built-in targets and their parameters")
+    return parser
+
+
+def config_from_args(args) -> "Config":  # noqa: F821
+    """preset -> config file -> --set -> shortcut flags, each overriding the last; then validated."""
+    import tomllib
+
+    from . import config, presets
+
+    name = args.preset
+    if name is None and args.config:
+        try:
+            name = tomllib.loads(Path(args.config).read_text()).get("preset")
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            name = None  # apply_toml below reports the file's problem
+    cfg = presets.get(name or "default")
+    if args.config:
+        config.apply_toml(cfg, args.config)
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE")
+        config.set_field(cfg, key.strip(), value.strip())
+    shortcuts = {"steps": "train.steps", "seed": "train.seed", "replicates": "train.replicates",
+                 "target": "target.spec", "data": "target.data", "columns": "target.columns"}
+    for flag, key in shortcuts.items():
+        if getattr(args, flag) is not None:
+            config.set_field(cfg, key, getattr(args, flag))
+    return config.validate(cfg)
+
+
+def _select_device(device: str) -> None:
+    """Pin JAX's platform before JAX starts: --device cpu|gpu|auto."""
+    if device == "cpu":
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    elif device == "gpu":
+        os.environ["JAX_PLATFORMS"] = "cuda"
+    import jax
+
+    try:
+        jax.devices()
+    except RuntimeError:
+        raise ConfigError(f"--device {device}: JAX sees no such device (is the CUDA build of jaxlib installed?)") from None
+
+
+def format_fit(summary: dict, k: int = 0) -> list[str]:
+    """The fit report of replicate k: moments beside the target's, KS and W1 beside their noise floors."""
+    rep, tm, floor = summary["replicates"][k], summary["target_moments"], summary["floor"]
+    lines = [f"fit of replicate {k} (seed {rep['seed']}) on {summary['n_samples']} samples against a fresh real "
+             f"sample; noise floor = median over pairs of real samples:"]
+    dims = len(rep["mean"])
+    for d in range(dims):
+        tag = f"  dim {d}: " if dims > 1 else "  "
+        lines.append(tag + "  ".join(f"{s} {np.asarray(rep[s])[d]:.4f} (target {np.asarray(tm[s])[d]:.4f})"
+                                     for s in ("mean", "std", "skew", "kurt")))
+        ks, w, fks, fw = (np.asarray(x)[d] for x in (rep["ks"], rep["w1"], floor["ks"]["median"], floor["w1"]["median"]))
+        lines.append(tag + f"KS {ks:.4f} (p={np.asarray(rep['ks_pvalue'])[d]:.3g}, floor {fks:.4f}, ratio {ks / fks:.2f})"
+                     f"  W1 {w:.4f} (floor {fw:.4f}, ratio {w / fw:.2f})")
+    lines.append("verdict: " + rep["verdict"])
+    return lines
+
+
+def format_table(summary: dict) -> list[str]:
+    t = summary["table"]
+    return [f"over {t['replicates']} replicates: {t['within_floor']} within the noise floor, "
+            f"{t['collapsed']} collapsed, {t['diverged']} diverged, {t['saturated']} saturated, "
+            f"{t['non_finite']} non-finite",
+            f"  KS ratio median {t['ks_ratio']['median']:.2f}, p90 {t['ks_ratio']['p90']:.2f};  "
+            f"W1 ratio median {t['w1_ratio']['median']:.2f}, p90 {t['w1_ratio']['p90']:.2f};  "
+            f"best replicate {t['best']}"]
+
+
+def cmd_train(args) -> int:
+    cfg = config_from_args(args)
+    _select_device(args.device)
+    from .train import train
+
+    run = train(cfg, args.out, echo=None if args.quiet else print, plots=not args.no_plots)
+    s = run.summary
+    for line in format_fit(s, 0) + (format_table(s) if run.replicates > 1 else []):
+        print(line)
+    tm = s["timing"]
+    print(f"trained {cfg.train.steps} steps x {run.replicates} replicate(s) in {tm['train_s']:.1f} s "
+          f"(+{tm['compile_s']:.1f} s compile): {tm['us_per_step']:.0f} us/step, "
+          f"{tm['replicate_steps_per_s']:.3g} replicate-steps/s")
+    print(f"run folder: {run.folder}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    out = Path(args.output)
+    if out.suffix not in (".csv", ".npy"):
+        raise ConfigError(f"-o {out}: expected a .csv or .npy file name")
+    if not out.parent.is_dir():
+        raise ConfigError(f"-o {out}: directory {out.parent} does not exist")
+    if args.n <= 0:
+        raise ConfigError(f"-n {args.n}: expected a positive number of samples")
+    from .runs import atomic_write, load
+
+    run = load(args.run)
+    x = run.sample(args.n, seed=args.seed, replicate=args.replicate)
+    if out.suffix == ".npy":
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, x)
+        atomic_write(out, buf.getvalue())
+    else:
+        names = run.target.columns or (("x",) if x.shape[1] == 1 else tuple(f"x{i}" for i in range(x.shape[1])))
+        lines = [",".join(names)] + [",".join(repr(float(v)) for v in row) for row in x]
+        atomic_write(out, "\n".join(lines) + "\n")
+    print(f"wrote {args.n} samples of replicate {args.replicate} to {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import metrics
+    from .runs import load
+    from .train import summarize
+
+    run = load(args.run)
+    k = args.replicate or 0
+    run.state(k)  # checks the replicate index
+    cfg, target = run.cfg, run.target
+    step = int(np.asarray(run.states["step"])[0])
+    floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
+    result = metrics.evaluator(run.gan.sample, target, cfg.eval.n_samples)(run.states, step)
+    last = run.metrics[-1] if run.metrics else {}
+    logs = {key: np.asarray(last[key]) for key in ("d_fake_out", "g_grad") if key in last}
+    summary = summarize(cfg, result, floor, logs, target.moments())
+    print(f"run {run.folder}: {cfg.target.spec}, preset {cfg.preset}, step {step}")
+    for line in format_fit(summary, k) + (format_table(summary) if run.replicates > 1 and args.replicate is None else []):
+        print(line)
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from .presets import describe
+
+    for name, doc in describe():
+        print(f"{name:10s} {doc}")
+    return 0
+
+
+def cmd_targets(args) -> int:
+    from .targets import DESCRIPTIONS, TARGETS
+
+    for name, (_, defaults, _, _) in TARGETS.items():
+        params = ",".join(f"{k}={v}" for k, v in defaults.items() if v is not None)
+        print(f"{name:12s} {DESCRIPTIONS[name]}\n{'':12s} e.g. {name}:{params}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "presets": cmd_presets,
+                "targets": cmd_targets}[args.command](args)
+    except ConfigError as e:
+        print(f"distgan: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("distgan: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,277 @@
+"""Plain dataclass configs: one section per concern, presets are instances, TOML and --set override fields."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+
+class ConfigError(ValueError):
+    """A bad field, value, file or flag: the message is one line that names it."""
+
+
+@dataclass
+class TargetConfig:
+    spec: str = "gaussian:mean=4,std=1.25"
+    """What to learn: a target spec such as 'gaussian:mean=4,std=1.25' (see `distgan targets`)."""
+    data: str = ""
+    """A data file (CSV, TSV, NPY, Parquet) to learn instead of `spec`."""
+    columns: str = ""
+    """Comma-separated columns of `data` to use (empty: every numeric column)."""
+    holdout: float = 0.2
+    """Fraction of the data file's rows held out as the fresh real sample for metrics."""
+
+
+@dataclass
+class ModelConfig:
+    noise: str = "uniform"
+    """G's input noise: 'uniform' on [0, 1) (the seed's) or 'normal'."""
+    noise_dim: int = 1
+    """Size of G's noise vector per sample."""
+    g_hidden: int = 50
+    """Width of G's hidden layers."""
+    g_act: str = "elu,sigmoid"
+    """G's hidden activations, one per hidden layer (elu, sigmoid, relu, leaky_relu, tanh)."""
+    d_hidden: int = 50
+    """Width of D's hidden layers."""
+    d_act: str = "elu,elu"
+    """D's hidden activations, one per hidden layer."""
+    d_input: str = "batch"
+    """What D judges: 'sample' (each sample), 'batch' (a whole minibatch, the seed's), 'pack' (m samples, PacGAN)."""
+    d_features: str = "variances"
+    """For d_input='batch': 'raw' values, 'variances' (values and squared deviations, the seed's), 'moments'."""
+    pack: int = 2
+    """Samples per D input for d_input='pack'."""
+    detach_mean: bool = True
+    """Stop the gradient through the batch mean of the 'variances' features (the seed does, via .data)."""
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 30000
+    """Training steps (the seed's epochs): each is d_steps D updates then g_steps G updates."""
+    batch_size: int = 100
+    """Samples per minibatch, real and fake."""
+    loss: str = "nonsaturating"
+    """Objective: minimax, nonsaturating (the seed's), wgan, hinge, lsgan."""
+    torch_bce: bool = True
+    """Compute BCE on sigmoid probabilities with logs clamped at -100, as PyTorch's BCELoss (the seed's)."""
+    d_lr: float = 2e-4
+    """D's Adam learning rate."""
+    g_lr: float = 2e-4
+    """G's Adam learning rate."""
+    beta1: float = 0.9
+    """Adam beta1 for both nets."""
+    beta2: float = 0.999
+    """Adam beta2 for both nets."""
+    schedule: str = "constant"
+    """Learning-rate schedule over training: constant, linear (to 0) or cosine (to 0)."""
+    d_steps: int = 1
+    """D updates per step (the 'k' of Goodfellow et al. 2014)."""
+    g_steps: int = 1
+    """G updates per step."""
+    r1: float = 0.0
+    """R1 penalty weight gamma on real data (Mescheder et al. 2018); 0 turns it off."""
+    gp: float = 0.0
+    """Gradient penalty weight lambda on interpolates (Gulrajani et al. 2017); 0 turns it off."""
+    ema: float = 0.0
+    """Decay of the moving average of G's weights used for sampling; 0 samples the raw G."""
+    seed: int = 0
+    """Seed of the first replicate; replicate k uses seed + k."""
+    replicates: int = 1
+    """Independent GANs trained at once (seeds seed .. seed+replicates-1)."""
+    log_every: int = 200
+    """Steps between progress lines."""
+    eval_every: int = 2000
+    """Steps between fit evaluations (rounded up to a multiple of log_every)."""
+    checkpoint_every: int = 0
+    """Steps between checkpoints; 0 writes one at the end only."""
+
+
+@dataclass
+class EvalConfig:
+    n_samples: int = 10000
+    """Generated samples (and fresh real samples) per fit evaluation."""
+    floor_draws: int = 100
+    """Pairs of real samples drawn to estimate the noise floor."""
+
+
+@dataclass
+class Config:
+    preset: str = "default"
+    """Name of the preset this config started from."""
+    target: TargetConfig = field(default_factory=TargetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+SECTIONS = ("target", "model", "train", "eval")
+CHOICES = {
+    "model.noise": ("uniform", "normal"),
+    "model.d_input": ("sample", "batch", "pack"),
+    "model.d_features": ("raw", "variances", "moments"),
+    "train.loss": ("minimax", "nonsaturating", "wgan", "hinge", "lsgan"),
+    "train.schedule": ("constant", "linear", "cosine"),
+}
+ACTIVATIONS = ("elu", "sigmoid", "relu", "leaky_relu", "tanh")
+POSITIVE = ("model.noise_dim", "model.g_hidden", "model.d_hidden", "model.pack", "train.steps",
+            "train.batch_size", "train.d_lr", "train.g_lr", "train.d_steps", "train.g_steps",
+            "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples",
+            "eval.floor_draws")
+NON_NEGATIVE = ("train.r1", "train.gp", "train.seed", "train.checkpoint_every")
+UNIT = ("train.beta1", "train.beta2", "train.ema")  # in [0, 1)
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """Convert a TOML or CLI value to the field's type, or raise a one-line ConfigError."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value).replace("_", ""))
+        except ValueError:
+            try:
+                f = float(str(value))
+            except ValueError:
+                f = None
+            if f is not None and f.is_integer() and abs(f) < 2**62:
+                return int(f)
+            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+    if kind is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def _field_types(section: Any) -> dict[str, type]:
+    return {f.name: {"int": int, "float": float, "bool": bool, "str": str}[f.type] for f in fields(section)}
+
+
+def set_field(cfg: Config, dotted: str, value: Any) -> None:
+    """Set `section.field` from a string or TOML value, checking the name and the type."""
+    section_name, _, name = dotted.partition(".")
+    if section_name not in SECTIONS or not name:
+        raise ConfigError(f"unknown config key {dotted!r}: expected section.field with section in {', '.join(SECTIONS)}")
+    section = getattr(cfg, section_name)
+    types = _field_types(section)
+    if name not in types:
+        raise ConfigError(f"unknown config key {dotted!r}: {section_name} has {', '.join(types)}")
+    setattr(section, name, _coerce(dotted, value, types[name]))
+
+
+def apply_toml(cfg: Config, path: str | Path) -> None:
+    """Override `cfg` with the fields of a TOML file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
+    for key, value in data.items():
+        if key == "preset":
+            continue  # the preset is chosen before the file is applied
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: unknown top-level key {key!r}: expected sections {', '.join(SECTIONS)}")
+        for name, v in value.items():
+            set_field(cfg, f"{key}.{name}", v)
+
+
+def validate(cfg: Config) -> Config:
+    """Check every value's range and choice; raise ConfigError naming the first bad field."""
+    for dotted, options in CHOICES.items():
+        value = get_field(cfg, dotted)
+        if value not in options:
+            raise ConfigError(f"{dotted}: expected one of {', '.join(options)}, got {value!r}")
+    for dotted in POSITIVE:
+        if not get_field(cfg, dotted) > 0:
+            raise ConfigError(f"{dotted}: expected a positive value, got {get_field(cfg, dotted)!r}")
+    for dotted in NON_NEGATIVE:
+        if not get_field(cfg, dotted) >= 0:
+            raise ConfigError(f"{dotted}: expected a value >= 0, got {get_field(cfg, dotted)!r}")
+    for dotted in UNIT:
+        if not 0 <= get_field(cfg, dotted) < 1:
+            raise ConfigError(f"{dotted}: expected a value in [0, 1), got {get_field(cfg, dotted)!r}")
+    if not 0 <= cfg.target.holdout < 1:
+        raise ConfigError(f"target.holdout: expected a value in [0, 1), got {cfg.target.holdout!r}")
+    for dotted in ("model.g_act", "model.d_act"):
+        acts = [a.strip() for a in get_field(cfg, dotted).split(",")]
+        bad = [a for a in acts if a not in ACTIVATIONS]
+        if not acts or bad:
+            raise ConfigError(f"{dotted}: expected a comma-separated list of {', '.join(ACTIVATIONS)}, got {get_field(cfg, dotted)!r}")
+    m = cfg.model
+    if m.d_input == "pack" and cfg.train.batch_size % m.pack:
+        raise ConfigError(f"model.pack: batch_size {cfg.train.batch_size} is not a multiple of pack {m.pack}")
+    if cfg.train.batch_size < 2 and m.d_input == "batch" and m.d_features != "raw":
+        raise ConfigError("train.batch_size: the batch features need at least 2 samples")
+    if cfg.train.steps > 10**9:
+        raise ConfigError(f"train.steps: expected at most 1e9, got {cfg.train.steps}")
+    return cfg
+
+
+def get_field(cfg: Config, dotted: str) -> Any:
+    section, _, name = dotted.partition(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict) -> Config:
+    """Rebuild a Config from `to_dict` output (a run folder's config.toml)."""
+    cfg = Config(preset=str(data.get("preset", "default")))
+    for section in SECTIONS:
+        for name, v in data.get(section, {}).items():
+            set_field(cfg, f"{section}.{name}", v)
+    return cfg
+
+
+def dumps(cfg: Config) -> str:
+    return tomli_w.dumps(to_dict(cfg))
+
+
+def loads(text: str) -> Config:
+    return from_dict(tomllib.loads(text))
+
+
+def describe() -> list[tuple[str, Any, str]]:
+    """(section.field, default, doc) for every field, read from the dataclass docstrings."""
+    import ast
+    import inspect
+
+    rows = []
+    for section, cls in zip(SECTIONS, (TargetConfig, ModelConfig, TrainConfig, EvalConfig)):
+        tree = ast.parse(inspect.getsource(cls))
+        body = tree.body[0].body
+        docs = {}
+        for a, b in zip(body, body[1:]):
+            if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+                docs[a.target.id] = b.value.value
+        default = cls()
+        rows += [(f"{section}.{f.name}", getattr(default, f.name), docs.get(f.name, "")) for f in fields(cls)]
+    return rows

@@ -1,0 +1,143 @@
+"""One GAN's state and training step, written once; `jax.vmap` runs K of them and `jax.lax.scan` many steps.
+
+A state is a dict pytree for one replicate: G and D parameters, their Adam states, the EMA of G (when used),
+its PRNG key and its step count. Batched states carry a leading replicate axis K on every leaf.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from . import losses
+from .config import Config
+from .nets import acts, d_input_size, d_inputs, group_rows, init_mlp, mlp
+from .targets import Target
+
+LOG_KEYS = ("d_real", "d_fake", "g", "real_mean", "real_std", "fake_mean", "fake_std", "d_real_out", "d_fake_out",
+            "g_grad")
+
+
+def _schedule(kind: str, lr: float, total: int):
+    if kind == "linear":
+        return optax.linear_schedule(lr, 0.0, total)
+    if kind == "cosine":
+        return optax.cosine_decay_schedule(lr, total)
+    return lr
+
+
+class GAN:
+    """The five parts of the seed for one config: target R, noise I, G, D and the alternating update."""
+
+    def __init__(self, cfg: Config, target: Target):
+        self.cfg, self.target = cfg, target
+        m, t = cfg.model, cfg.train
+        self.dim = target.dim
+        self.g_acts, self.d_acts = acts(m.g_act), acts(m.d_act)
+        self.g_sizes = [m.noise_dim, *[m.g_hidden] * len(self.g_acts), self.dim]
+        self.d_sizes = [d_input_size(m, t.batch_size, self.dim), *[m.d_hidden] * len(self.d_acts), 1]
+        adam = partial(optax.adam, b1=t.beta1, b2=t.beta2, eps=1e-8)  # torch.optim.Adam's update and eps
+        self.opt_G = adam(_schedule(t.schedule, t.g_lr, t.steps * t.g_steps))
+        self.opt_D = adam(_schedule(t.schedule, t.d_lr, t.steps * t.d_steps))
+
+    def __repr__(self):
+        return f"GAN(target={self.target.spec!r}, G={self.g_sizes}, D={self.d_sizes}, loss={self.cfg.train.loss!r})"
+
+    # --- the parts --------------------------------------------------------------------------------------------
+    def noise(self, key: jax.Array, n: int) -> jax.Array:
+        """I: G's input. -> (n, noise_dim)"""
+        shape = (n, self.cfg.model.noise_dim)
+        return jax.random.uniform(key, shape) if self.cfg.model.noise == "uniform" else jax.random.normal(key, shape)
+
+    def G(self, params, z: jax.Array) -> jax.Array:
+        """(n, noise_dim) -> (n, dim)"""
+        return mlp(params, z, self.g_acts)
+
+    def D(self, params, x: jax.Array) -> jax.Array:
+        """D's logits for a batch x (B, dim), one per D input: (B,), (B / pack,) or (1,)."""
+        return mlp(params, d_inputs(self.cfg.model, x), self.d_acts)[:, 0]
+
+    def sample(self, state: dict, key: jax.Array, n: int) -> jax.Array:
+        """n samples from G (its moving average when train.ema > 0). -> (n, dim)"""
+        return self.G(state["ema"] if "ema" in state else state["G"], self.noise(key, n))
+
+    # --- state and step ---------------------------------------------------------------------------------------
+    def init(self, seed: jax.Array) -> dict:
+        """A fresh state for one replicate from an integer seed (seed + k for replicate k)."""
+        key = jax.random.PRNGKey(seed)
+        kG, kD, key = jax.random.split(key, 3)
+        G, D = init_mlp(kG, self.g_sizes), init_mlp(kD, self.d_sizes)
+        state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
+                 "step": jnp.zeros((), jnp.int32)}
+        if self.cfg.train.ema > 0:
+            state["ema"] = G
+        return state
+
+    def _d_objective(self, D, real, fake, key):
+        t, m = self.cfg.train, self.cfg.model
+        logits = self.D(D, jnp.concatenate([real, fake])) if m.d_input != "batch" else \
+            mlp(D, jnp.concatenate([d_inputs(m, real), d_inputs(m, fake)]), self.d_acts)[:, 0]
+        r, f = jnp.split(logits, 2)  # one D call on real and fake together: the same maths, half the launches
+        real_err, fake_err = losses.d_loss(t.loss, r, f, t.torch_bce)
+        total = real_err + fake_err
+        d_sum = lambda x: self.D(D, x).sum()  # noqa: E731
+        group = partial(group_rows, m)
+        if t.r1 > 0:
+            total = total + 0.5 * t.r1 * losses.r1_penalty(d_sum, real, group)
+        if t.gp > 0:
+            total = total + t.gp * losses.gradient_penalty(d_sum, real, fake, key, group)
+        return total, (real_err, fake_err, jax.nn.sigmoid(r).mean(), jax.nn.sigmoid(f).mean())
+
+    def _g_objective(self, G, D, z):
+        return losses.g_loss(self.cfg.train.loss, self.D(D, self.G(G, z)), self.cfg.train.torch_bce)
+
+    def step(self, state: dict) -> tuple[dict, dict]:
+        """One training step: d_steps D updates, then g_steps G updates (the seed's loop body)."""
+        t, B = self.cfg.train, self.cfg.train.batch_size
+        key = jax.random.fold_in(state["key"], state["step"])  # step t's randomness depends on (seed, t) alone
+        G, D, opt_G, opt_D = state["G"], state["D"], state["opt_G"], state["opt_D"]
+        for i in range(t.d_steps):
+            kr, kz, kp = jax.random.split(jax.random.fold_in(key, i), 3)
+            real = self.target.sample(kr, B)  # (B, dim)
+            fake = jax.lax.stop_gradient(self.G(G, self.noise(kz, B)))  # (B, dim), D's step leaves G alone
+            grads, (d_real, d_fake, d_real_out, d_fake_out) = jax.grad(self._d_objective, has_aux=True)(
+                D, real, fake, kp)
+            updates, opt_D = self.opt_D.update(grads, opt_D, D)
+            D = optax.apply_updates(D, updates)
+        new = {}
+        for j in range(t.g_steps):
+            z = self.noise(jax.random.fold_in(key, t.d_steps + j), B)
+            g_err, grads = jax.value_and_grad(self._g_objective)(G, D, z)
+            updates, opt_G = self.opt_G.update(grads, opt_G, G)
+            G = optax.apply_updates(G, updates)
+            if "ema" in state:
+                new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - t.ema)
+        logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
+                "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
+                "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.global_norm(grads)}
+        new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1)
+        return new, logs
+
+
+def run_steps(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
+    """n steps of K replicates at once: vmap over the replicate axis, scan over steps.
+
+    Returns the new states and the logs of the last step, each with leading axis K.
+    """
+    vstep = jax.vmap(gan.step)
+
+    def body(carry, _):
+        states, _ = carry
+        return vstep(states), None
+
+    logs0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(vstep, states)[1])
+    (states, logs), _ = jax.lax.scan(body, (states, logs0), None, length=n)
+    return states, logs
+
+
+def init_states(gan: GAN, seed: int, replicates: int) -> dict:
+    """States for replicates seed, seed + 1, ..., stacked on a leading axis K."""
+    return jax.vmap(gan.init)(seed + jnp.arange(replicates))

@@ -1,0 +1,150 @@
+"""Fit metrics, calibrated: moments, two-sample KS and Wasserstein-1 per dimension, each beside its noise floor.
+
+The noise floor of a statistic is its value between two independent real samples of the same size: a perfect
+generator scores about that. The fit ratio is statistic / floor median, so 1 means "as good as sampling noise".
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import stats
+
+from .targets import Target
+
+STATS = ("ks", "w1")
+
+
+def moments(x: jax.Array) -> dict[str, jax.Array]:
+    """Mean, std (population), skew and excess kurtosis per dimension. x (n, dim) -> each (dim,)"""
+    mean = x.mean(0)
+    d = x - mean
+    var = (d**2).mean(0)
+    std = jnp.sqrt(var)
+    return {"mean": mean, "std": std, "skew": (d**3).mean(0) / std**3, "kurt": (d**4).mean(0) / var**2 - 3.0}
+
+
+def ks_2samp(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Two-sample Kolmogorov-Smirnov statistic of 1-D samples (as scipy.stats.ks_2samp's). -> ()"""
+    x, y = jnp.sort(x), jnp.sort(y)
+    both = jnp.concatenate([x, y])
+    cdf_x = jnp.searchsorted(x, both, side="right") / x.shape[0]
+    cdf_y = jnp.searchsorted(y, both, side="right") / y.shape[0]
+    return jnp.abs(cdf_x - cdf_y).max()
+
+
+def w1(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Wasserstein-1 between two 1-D samples of equal size: the mean gap between sorted values. -> ()"""
+    return jnp.abs(jnp.sort(x) - jnp.sort(y)).mean()
+
+
+def ks_pvalue(d: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Two-sided p-value of a two-sample KS statistic, by Smirnov's asymptotic law (scipy's method='asymp')."""
+    return np.clip(stats.kstwo.sf(d, np.round(n * m / (n + m))), 0, 1)
+
+
+def fit(fake: jax.Array, real: jax.Array) -> dict[str, jax.Array]:
+    """Moments of `fake` and its distances to `real`, per dimension. fake, real (n, dim) -> each (dim,)"""
+    out = moments(fake)
+    out["ks"] = jax.vmap(ks_2samp, in_axes=1)(fake, real)
+    out["w1"] = jax.vmap(w1, in_axes=1)(fake, real)
+    return out
+
+
+_FLOORS: dict[tuple, dict] = {}
+
+
+def noise_floor(target: Target, n: int, draws: int = 100) -> dict[str, dict[str, np.ndarray]]:
+    """KS and W1 between pairs of independent real samples of size n: median and 95th percentile per dimension.
+
+    Computed once per (target, n, draws) in a process, from a fixed key, so it is the same in every run.
+    """
+    cache_key = (target.spec, target.data is not None, n, draws)
+    if cache_key not in _FLOORS:
+        if target.data is None:
+            def one(key):
+                k1, k2 = jax.random.split(key)
+                return fit(target.sample(k1, n), target.sample(k2, n))
+        else:  # a data file: split its held-out rows in two, at random, many times
+            rows = jnp.asarray(target.data)
+            half = min(n, rows.shape[0] // 2)
+
+            def one(key):
+                perm = jax.random.permutation(key, rows.shape[0])
+                return fit(rows[perm[:half]], rows[perm[half:2 * half]])
+        keys = jax.random.split(jax.random.PRNGKey(20180101), draws)
+        res = jax.lax.map(jax.jit(one), keys)
+        _FLOORS[cache_key] = {s: {"median": np.median(np.asarray(res[s]), 0), "p95": np.percentile(np.asarray(res[s]), 95, 0)}
+                              for s in STATS}
+    return _FLOORS[cache_key]
+
+
+def evaluator(sample_fn, target: Target, n: int, block: int = 0):
+    """Build `evaluate(states, step)`: the fit of every replicate, n generated samples against n fresh real ones.
+
+    sample_fn(state, key, n) -> (n, dim) draws from one replicate. The returned function gives numpy arrays
+    (K, dim) per statistic; it evaluates replicates in blocks so that K * n samples need not fit in memory at once.
+    """
+
+    def one(state, step):
+        key = jax.random.fold_in(jax.random.fold_in(state["key"], 0x7FFFFFFF), step)  # apart from training keys
+        kf, kr = jax.random.split(key)
+        return fit(sample_fn(state, kf, n), target.reference(kr, n))
+
+    f = jax.jit(jax.vmap(one, in_axes=(0, None)))
+
+    def evaluate(states: dict, step: int) -> dict[str, np.ndarray]:
+        K = jax.tree.leaves(states)[0].shape[0]
+        size = block or max(1, min(K, (1 << 24) // (n * target.dim)))
+        parts = [jax.device_get(f(jax.tree.map(lambda x: x[i:i + size], states), step)) for i in range(0, K, size)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    return evaluate
+
+
+def ratios(result: dict[str, np.ndarray], floor: dict) -> dict[str, np.ndarray]:
+    """Fit ratios: statistic / floor median, per replicate and dimension. -> (K, dim) each"""
+    return {s: result[s] / floor[s]["median"] for s in STATS}
+
+
+def within_floor(result: dict[str, np.ndarray], floor: dict) -> np.ndarray:
+    """True where every dimension's KS and W1 are at or below the floor's 95th percentile. -> (K,)"""
+    return np.all([np.all(result[s] <= floor[s]["p95"], axis=-1) for s in STATS], axis=0)
+
+
+def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_moments: dict) -> list[list[str]]:
+    """Named failures per replicate: 'collapsed', 'diverged', 'saturated', 'non-finite'. -> K lists of names."""
+    std, mean = target_moments["std"], target_moments["mean"]
+    K = result["mean"].shape[0]
+    finite = np.all(np.isfinite(result["mean"]) & np.isfinite(result["std"]), axis=-1)
+    collapsed = np.any(result["std"] < 0.05 * std, axis=-1)  # G maps all noise to (nearly) one point
+    diverged = np.any(np.abs(result["mean"] - mean) > 5 * std, axis=-1)  # the fake mean runs away
+    saturated = np.zeros(K, bool)
+    if "d_fake_out" in logs:  # D pinned at "fake" on G's samples and G's gradient vanishing: the seed's collapse
+        saturated = (np.asarray(logs["d_fake_out"]) < 1e-3) & (np.asarray(logs["g_grad"]) < 1e-4)
+    out = []
+    for k in range(K):
+        names = []
+        if not finite[k]:
+            names.append("non-finite")
+        else:
+            names += [n for n, flag in (("collapsed", collapsed[k]), ("diverged", diverged[k])) if flag]
+        if saturated[k]:
+            names.append("saturated")
+        out.append(names)
+    return out
+
+
+def verdict(result: dict[str, np.ndarray], floor: dict, problems: list[str], k: int = 0) -> str:
+    """One sentence on replicate k's fit, in words."""
+    r = ratios(result, floor)
+    ks, w = float(np.max(r["ks"][k])), float(np.max(r["w1"][k]))
+    figures = f"KS {np.max(result['ks'][k]):.4f} = {ks:.2f}x floor, W1 {np.max(result['w1'][k]):.4f} = {w:.2f}x floor"
+    if problems:
+        words = {"collapsed": "G has collapsed (fake std near 0)", "diverged": "G has diverged (fake mean ran away)",
+                 "saturated": "D has saturated (G's gradient vanished)", "non-finite": "training produced NaN/inf"}
+        return "FAILED: " + "; ".join(words[p] for p in problems) + f" ({figures})"
+    if within_floor({s: result[s][k:k + 1] for s in STATS}, floor)[0]:
+        return f"GOOD: within sampling noise of the target ({figures})"
+    return f"NOT YET: distinguishable from the target beyond sampling noise ({figures})"
