@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(args) -> "Config":  # noqa: F821
+def config_from_args(args) -> Config:  # noqa: F821
     """preset -> config file -> --set -> shortcut flags, each overriding the last; then validated."""
     import tomllib
 

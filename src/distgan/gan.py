@@ -117,7 +117,7 @@ class GAN:
                 new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - t.ema)
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
-                "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.global_norm(grads)}
+                "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.tree.norm(grads)}
         new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1)
         return new, logs
 

@@ -97,7 +97,7 @@ def evaluator(sample_fn, target: Target, n: int, block: int = 0):
     def evaluate(states: dict, step: int) -> dict[str, np.ndarray]:
         K = jax.tree.leaves(states)[0].shape[0]
         size = block or max(1, min(K, (1 << 24) // (n * target.dim)))
-        parts = [jax.device_get(f(jax.tree.map(lambda x: x[i:i + size], states), step)) for i in range(0, K, size)]
+        parts = [jax.device_get(f(jax.tree.map(lambda x, i=i: x[i:i + size], states), step)) for i in range(0, K, size)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     return evaluate

@@ -15,8 +15,9 @@ PLOTS = ("mean_std.png", "histogram.png", "qq.png", "losses.png")
 
 
 def _save(fig, path: Path) -> None:
-    from .runs import atomic_write
     import io
+
+    from .runs import atomic_write
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
