@@ -80,7 +80,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     (out / "metrics.jsonl").unlink(missing_ok=True)
     bar = tqdm(total=t.steps, unit="step", disable=(not sys.stderr.isatty()) if progress is None else not progress,
                dynamic_ncols=True, leave=False)
-    say = tqdm.write if not bar.disable else echo
+    say = (tqdm.write if not bar.disable else echo) if echo is not None else (lambda line: None)  # echo=None: quiet
     if t.replicates > 1:
         say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); lines show replicate 0")
     rows, step, train_s, within = [], 0, 0.0, None
