@@ -2,7 +2,6 @@
 re-implementation of /work/shared/seed/seed_gan.py's loop body (PyTorch semantics: nn.Linear, BCELoss, Adam)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from distgan.gan import GAN
