@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -144,12 +145,13 @@ def test_train_refuses_missing_parent_and_nonempty_out(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing run", "not a run", "missing -o dir", "bad suffix", "n=0", "bad -n",
-                                  "replicate", "no -o"])
+                                  "replicate", "no -o", "-o is a dir"])
 def test_bad_sample_input(seed_run, tmp_path, capsys, case):
     run, out, extra = seed_run[0], tmp_path / "x.csv", []
     words = {"missing run": "run folder not found", "not a run": "not a distgan run folder",
              "missing -o dir": "does not exist", "bad suffix": ".csv or .npy", "n=0": "-n 0",
-             "bad -n": "invalid int value", "replicate": "--replicate 3", "no -o": "-o/--output"}[case]
+             "bad -n": "invalid int value", "replicate": "--replicate 3", "no -o": "-o/--output",
+             "-o is a dir": "is a directory"}[case]
     if case == "missing run":
         run = tmp_path / "nowhere"
     elif case == "not a run":
@@ -162,6 +164,9 @@ def test_bad_sample_input(seed_run, tmp_path, capsys, case):
         extra = ["-n", "0" if case == "n=0" else "ten"]
     elif case == "replicate":
         extra = ["--replicate", "3"]
+    elif case == "-o is a dir":
+        out = tmp_path / "out.csv"
+        out.mkdir()
     argv = ["sample", run, *extra] + ([] if case == "no -o" else ["-o", out])
     before = sorted(tmp_path.rglob("*"))
     code, stdout, err = run_cli(capsys, *argv)
@@ -197,3 +202,16 @@ def test_python_m_distgan_in_a_real_process(argv, words, tmp_path):
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().splitlines() == [p.stderr.strip()] and words in p.stderr and "Traceback" not in p.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written, not even runs/
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine may have a GPU")
+def test_device_gpu_without_a_gpu_is_one_line(tmp_path):
+    # a real process: JAX picks its platform once, so this cannot run after other tests started JAX in-process
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    argv = ["train", "--device", "gpu", "--steps", "1", "--no-plots", "--set", "eval.n_samples=100",
+            "--set", "eval.floor_draws=5", "--out", "r"]
+    p = subprocess.run([sys.executable, "-m", "distgan", *argv], capture_output=True, text=True, cwd=tmp_path, env=env,
+                       timeout=120)
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == ["distgan: error: --device gpu: JAX sees no such "
+                                                                   "device (is the CUDA build of jaxlib installed?)"]
+    assert list(tmp_path.iterdir()) == []

@@ -70,6 +70,8 @@ def test_out_of_range_values_fail_validation_naming_the_field(key, value, field,
     ("train.d_lr", "fast", "expected a number"),
     ("model.detach_mean", "maybe", "expected true or false"),
     ("target.spec", 3, "expected a string"),
+    ("train.d_lr", "inf", "expected a finite number"),
+    ("train.r1", "nan", "expected a finite number"),
 ])
 def test_wrong_type_names_the_field(key, value, words):
     with pytest.raises(ConfigError) as e:
