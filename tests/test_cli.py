@@ -101,6 +101,16 @@ def test_config_file_set_and_shortcuts_override_in_order(tmp_path, capsys):
     assert json.loads((out / "summary.json").read_text())["replicates"][0]["seed"] == 3
 
 
+def test_quiet_with_replicates_prints_only_the_fit(tmp_path, capsys):
+    # --quiet once crashed here: the "training K replicates" line went to echo=None
+    code, stdout, err = run_cli(capsys, "train", "--preset", "seed", "--steps", "200", "--replicates", "2", "--quiet",
+                                "--no-plots", "--out", tmp_path / "k2", *FAST)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert lines[0].startswith("fit of replicate 0 (seed 0)") and not any(": D: " in line for line in lines)
+    assert any(line.startswith("over 2 replicates: ") for line in lines)
+
+
 # --- bad input: exit 2, one line naming the thing, no traceback, nothing written ---------------------------------
 
 def _not_a_run(tmp_path):
