@@ -83,4 +83,7 @@ def test_default_beats_the_seed_on_the_same_budget(ci_fits):
     assert np.median(ks) < 0.5 * np.median(seed_ks) and np.median(w1) < 0.5 * np.median(seed_w1)
 
 
-KS_BOUND, W1_BOUND = 1.5, 1.5  # measured on this budget: see the README's 'Choosing the default'
+# Measured on this budget (CPU, seeds 0-3): default KS ratios 0.76, 0.99, 1.69, 1.07 (median 1.03), W1 ratios
+# 0.93, 1.03, 1.69, 1.24 (median 1.14); the seed preset's medians are about 14 (KS) and 17 (W1).
+KS_BOUND, W1_BOUND = 1.5, 1.5
+
