@@ -15,6 +15,10 @@ def default() -> Config:
 
     Chosen by measurement over seeds on the seed's target N(4, 1.25) with uniform noise, each run evaluated on
     10,000 samples against a fresh real sample (see README, 'Choosing the default', for the table and commands).
+    Over 64 seeds (`distgan bench fit`): KS fit ratio median 1.18, p90 1.63; W1 median 1.31, p90 1.69; 55 of 64
+    within the noise floor's 95th percentile, none collapsed or diverged. The seed preset on the same 6,000 steps:
+    KS median 14.7, W1 median 17.5, 0 of 64 within the floor, 4 collapsed. This is short of the issue's bar
+    (median KS <= 1.1, W1 <= 1.2, p90 <= 1.5): the tails stay a little light (median excess kurtosis about -0.05).
     What differs from the seed, and why:
 
     - d_input 'sample' (a standard per-sample D) with d_hidden 64: the whole-batch D lets G run away or collapse.
@@ -27,7 +31,7 @@ def default() -> Config:
     - d_lr = g_lr = 1e-3, beta1 0.5, beta2 0.9, schedule 'linear' (to 0): the end of training freezes G.
     - ema 0.999 with ema_warmup: sampling uses the moving average of G's weights, which removes most of G's
       step-to-step jitter; the warm-up keeps the initial weights out of the average on short runs.
-    - steps 6000 at batch_size 100 (the seed's batch): about 1 s of training on one CPU core.
+    - steps 6000 at batch_size 100 (the seed's batch): the screens gained little from 10,000 steps.
     """
     cfg = Config(preset="default")
     m, t = cfg.model, cfg.train
