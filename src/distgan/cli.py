@@ -36,7 +36,10 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="distgan", description="Learn low-dimensional distributions with GANs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_training_flags(sub.add_parser("train", help="train GANs and write a run folder"))
+    p = sub.add_parser("train", help="train GANs and write a run folder")
+    _add_training_flags(p)
+    p.add_argument("--compare", metavar="PRESET",
+                   help="then train PRESET on the same target, steps, seeds and evaluation, and print its verdict too")
     p = sub.add_parser("sample", help="draw from a trained generator into .csv or .npy")
     p.add_argument("run", help="run folder")
     p.add_argument("-n", type=int, default=10000, help="number of samples")
@@ -47,6 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder")
     p.add_argument("--replicate", type=int, help="report one replicate (default: replicate 0, and the table)")
     sub.add_parser("presets", help="list the presets")
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    p = bench.add_parser("fit", help="train presets over many seeds; report the fit ratios' distribution over seeds")
+    p.add_argument("--presets", default="default,seed", help="comma-separated presets to compare (default: default,seed)")
+    p.add_argument("--seeds", type=int, default=64, help="seeds per preset, trained at once as replicates (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--target", help="target spec (default: each preset's, N(4, 1.25))")
+    p.add_argument("--steps", help="training steps for every preset (default: the first preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override one field in every preset (repeatable), e.g. --set eval.n_samples=2000")
+    p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
     sub.add_parser("targets", help="list the built-in targets and their parameters")
     return parser
 
@@ -123,7 +137,15 @@ def cmd_train(args) -> int:
     _select_device(args.device)
     from .train import train
 
-    run = train(cfg, args.out, echo=None if args.quiet else print, plots=not args.no_plots)
+    other = None
+    if args.compare:  # checked before training: a bad name fails in a second, not after the main run
+        from . import presets
+
+        other = presets.get(args.compare)
+        other.target, other.eval = cfg.target, cfg.eval
+        for name in ("steps", "seed", "replicates", "log_every", "eval_every"):
+            setattr(other.train, name, getattr(cfg.train, name))
+    run = train(cfg, args.out, echo=(lambda *a: None) if args.quiet else print, plots=not args.no_plots)
     s = run.summary
     for line in format_fit(s, 0) + (format_table(s) if run.replicates > 1 else []):
         print(line)
@@ -132,6 +154,57 @@ def cmd_train(args) -> int:
           f"(+{tm['compile_s']:.1f} s compile): {tm['us_per_step']:.0f} us/step, "
           f"{tm['replicate_steps_per_s']:.3g} replicate-steps/s")
     print(f"run folder: {run.folder}")
+    if other is not None:
+        out = run.folder.parent / f"{run.folder.name}-vs-{args.compare}"
+        print(f"\nfor comparison, preset {args.compare!r} on the same target, {cfg.train.steps} steps and seed(s):")
+        cmp = train(other, out, echo=lambda *a: None, progress=False, plots=not args.no_plots)
+        c = cmp.summary
+        print(f"  {args.compare}: " + c["replicates"][0]["verdict"])
+        print(f"  {cfg.preset}: " + s["replicates"][0]["verdict"])
+        if run.replicates > 1:
+            for name, summary in ((cfg.preset, s), (args.compare, c)):
+                t = summary["table"]
+                print(f"  {name} over {t['replicates']} seeds: {t['within_floor']} within the noise floor, "
+                      f"KS ratio median {t['ks_ratio']['median']:.2f}, W1 ratio median {t['w1_ratio']['median']:.2f}")
+        print(f"  ({args.compare} run folder: {cmp.folder})")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import config, presets
+
+    names = [n.strip() for n in args.presets.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--presets: expected at least one preset name")
+    if args.seeds <= 0:
+        raise ConfigError(f"--seeds {args.seeds}: expected a positive number of seeds")
+    configs = {}
+    for name in names:
+        cfg = presets.get(name)
+        for item in args.set:
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE")
+            config.set_field(cfg, key.strip(), value.strip())
+        if args.target is not None:
+            config.set_field(cfg, "target.spec", args.target)
+        config.set_field(cfg, "train.steps", args.steps if args.steps is not None else
+                         (configs[names[0]].train.steps if configs else cfg.train.steps))
+        cfg.train.seed, cfg.train.replicates = args.seed, args.seeds
+        cfg.train.eval_every = cfg.train.log_every = cfg.train.steps  # one jitted chunk and one evaluation
+        configs[name] = config.validate(cfg)
+    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        raise ConfigError(f"--out {args.out}: directory exists and is not empty (choose another --out)")
+    _select_device(args.device)
+    from .bench import bench_fit, verdict
+
+    first = configs[names[0]]
+    print(f"bench fit: {first.target.spec}, seeds {args.seed}..{args.seed + args.seeds - 1}, "
+          f"{first.eval.n_samples} samples per evaluation against a fresh real sample; "
+          f"ratio = statistic / noise-floor median")
+    results = bench_fit(configs, args.out)
+    for name, r in results.items():
+        print(f"{name}: {verdict(r)} (median KS <= 1.1, median W1 <= 1.2, p90 of each <= 1.5, no collapse/divergence)")
     return 0
 
 
@@ -205,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "presets": cmd_presets,
-                "targets": cmd_targets}[args.command](args)
+                "targets": cmd_targets, "bench": cmd_bench}[args.command](args)
     except ConfigError as e:
         print(f"distgan: error: {e}", file=sys.stderr)
         return 2

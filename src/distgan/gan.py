@@ -42,6 +42,13 @@ class GAN:
         adam = partial(optax.adam, b1=t.beta1, b2=t.beta2, eps=1e-8)  # torch.optim.Adam's update and eps
         self.opt_G = adam(_schedule(t.schedule, t.g_lr, t.steps * t.g_steps))
         self.opt_D = adam(_schedule(t.schedule, t.d_lr, t.steps * t.d_steps))
+        # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
+        # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
+        self.shift, self.scale = 0.0, 1.0
+        if m.standardize:
+            tm = target.moments()
+            self.shift = jnp.asarray(tm["mean"], jnp.float32)  # (dim,)
+            self.scale = jnp.asarray(tm["std"], jnp.float32)  # (dim,)
 
     def __repr__(self):
         return f"GAN(target={self.target.spec!r}, G={self.g_sizes}, D={self.d_sizes}, loss={self.cfg.train.loss!r})"
@@ -54,11 +61,15 @@ class GAN:
 
     def G(self, params, z: jax.Array) -> jax.Array:
         """(n, noise_dim) -> (n, dim)"""
-        return mlp(params, z, self.g_acts)
+        return self.shift + self.scale * mlp(params, z, self.g_acts)
 
     def D(self, params, x: jax.Array) -> jax.Array:
         """D's logits for a batch x (B, dim), one per D input: (B,), (B / pack,) or (1,)."""
-        return mlp(params, d_inputs(self.cfg.model, x), self.d_acts)[:, 0]
+        return self._D_std(params, (x - self.shift) / self.scale)
+
+    def _D_std(self, params, u: jax.Array) -> jax.Array:
+        """D on a batch already in standard units (the identity map unless model.standardize)."""
+        return mlp(params, d_inputs(self.cfg.model, u), self.d_acts)[:, 0]
 
     def sample(self, state: dict, key: jax.Array, n: int) -> jax.Array:
         """n samples from G (its moving average when train.ema > 0). -> (n, dim)"""
@@ -73,17 +84,18 @@ class GAN:
         state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
                  "step": jnp.zeros((), jnp.int32)}
         if self.cfg.train.ema > 0:
-            state["ema"] = G
+            state["ema"] = jax.tree.map(jnp.copy, G)  # its own buffers: the jitted chunk donates the state
         return state
 
     def _d_objective(self, D, real, fake, key):
         t, m = self.cfg.train, self.cfg.model
-        logits = self.D(D, jnp.concatenate([real, fake])) if m.d_input != "batch" else \
+        real, fake = (real - self.shift) / self.scale, (fake - self.shift) / self.scale  # penalties in standard units
+        logits = self._D_std(D, jnp.concatenate([real, fake])) if m.d_input != "batch" else \
             mlp(D, jnp.concatenate([d_inputs(m, real), d_inputs(m, fake)]), self.d_acts)[:, 0]
         r, f = jnp.split(logits, 2)  # one D call on real and fake together: the same maths, half the launches
         real_err, fake_err = losses.d_loss(t.loss, r, f, t.torch_bce)
         total = real_err + fake_err
-        d_sum = lambda x: self.D(D, x).sum()  # noqa: E731
+        d_sum = lambda x: self._D_std(D, x).sum()  # noqa: E731
         group = partial(group_rows, m)
         if t.r1 > 0:
             total = total + 0.5 * t.r1 * losses.r1_penalty(d_sum, real, group)
@@ -114,7 +126,11 @@ class GAN:
             updates, opt_G = self.opt_G.update(grads, opt_G, G)
             G = optax.apply_updates(G, updates)
             if "ema" in state:
-                new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - t.ema)
+                decay = t.ema
+                if t.ema_warmup:  # the number of G updates so far, as TF's ExponentialMovingAverage(num_updates)
+                    n = state["step"] * t.g_steps + j
+                    decay = jnp.minimum(t.ema, (1.0 + n) / (10.0 + n))
+                new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - decay)
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
                 "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.tree.norm(grads)}
