@@ -1,7 +1,8 @@
 """One GAN's state and training step, written once; `jax.vmap` runs K of them and `jax.lax.scan` many steps.
 
 A state is a dict pytree for one replicate: G and D parameters, their Adam states, the EMA of G (when used),
-its PRNG key and its step count. Batched states carry a leading replicate axis K on every leaf.
+its PRNG key, its step count, and its non-finite guard (`nonfinite`: 0 running, 1 D or 2 G went NaN/inf, at step
+`nonfinite_step`; such a replicate keeps its last finite values and stops learning while the others go on). Batched states carry a leading replicate axis K on every leaf.
 """
 
 from __future__ import annotations
@@ -71,9 +72,10 @@ class GAN:
         kG, kD, key = jax.random.split(key, 3)
         G, D = init_mlp(kG, self.g_sizes), init_mlp(kD, self.d_sizes)
         state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
-                 "step": jnp.zeros((), jnp.int32)}
+                 "step": jnp.zeros((), jnp.int32), "nonfinite": jnp.zeros((), jnp.int32),
+                 "nonfinite_step": jnp.full((), -1, jnp.int32)}
         if self.cfg.train.ema > 0:
-            state["ema"] = G
+            state["ema"] = jax.tree.map(jnp.copy, G)  # its own buffers: the training chunk donates the state
         return state
 
     def _d_objective(self, D, real, fake, key):
@@ -118,7 +120,16 @@ class GAN:
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
                 "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.tree.norm(grads)}
-        new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1)
+        new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D)
+        # the non-finite guard: a replicate whose D or G leaves the finite numbers keeps its last finite state,
+        # for good; the check reads the parameters only (a NaN anywhere reaches them within the step)
+        finite = lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))  # noqa: E731
+        code = jnp.where(finite(D), jnp.where(finite(G), 0, 2), 1).astype(jnp.int32)
+        running = state["nonfinite"] == 0
+        ok = running & (code == 0)
+        new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, {k: state[k] for k in new})
+        new.update(key=state["key"], step=state["step"] + 1, nonfinite=jnp.where(running, code, state["nonfinite"]),
+                   nonfinite_step=jnp.where(running & ~ok, state["step"] + 1, state["nonfinite_step"]))
         return new, logs
 
 
