@@ -58,8 +58,9 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
               best: dict | None = None) -> dict:
     """Per-replicate fit, failures and verdicts, and the table over replicates.
 
-    nonfinite (K, 2): each replicate's guard code and step; first_step: per replicate, the first step each problem
-    was seen during training; best: each replicate's best step and score (max of KS and W1 fit ratios).
+    nonfinite (K, 2): each replicate's guard code and step; first_step: per replicate, the step where each problem
+    seen at the last progress line began (checked at every progress line on the training batch); best: each
+    replicate's best step and score (max of KS and W1 fit ratios).
     """
     K = cfg.train.replicates
     r = metrics.ratios(result, floor)
@@ -72,7 +73,7 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
     reps = []
     for k in range(K):
         nf = {"net": NETS[int(codes[k, 0])], "step": int(codes[k, 1])} if codes[k, 0] else None
-        details = {p: f"(first seen at step {first_step[k][p]})" for p in problems[k] if p in first_step[k]}
+        details = {p: f"(since step {first_step[k][p]})" for p in problems[k] if p in first_step[k]}
         if nf:
             details["non-finite"] = f"in {nf['net']} at step {nf['step']} (the fit is that of its last finite state)"
         rep = {"replicate": k, "seed": cfg.train.seed + k,
@@ -190,7 +191,10 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
             # name problems as they appear: on this chunk's last batch, and the guard's exact step for NaN/inf
             now = metrics.diagnose({"mean": logs["fake_mean"], "std": logs["fake_std"]}, logs, target_moments,
                                    guard[0])
-            for name in WORDS:
+            for name in WORDS:  # first_step holds when each current problem began (NaN/inf: for good)
+                for k in range(K):
+                    if name not in now[k] and name != "non-finite":
+                        first_step[k].pop(name, None)
                 new = [k for k in range(K) if name in now[k] and name not in first_step[k]]
                 for k in new:
                     first_step[k][name] = int(guard[1][k]) if name == "non-finite" else step
