@@ -158,7 +158,7 @@ def cmd_train(args) -> int:
         run = train(cfg, args.resume or args.out, echo=None if args.quiet else print, plots=not args.no_plots,
                     resume=bool(args.resume))
     except Interrupted as e:
-        print(f"distgan: {e}", file=sys.stderr)
+        print(f"distgan: {one_line(str(e))}", file=sys.stderr)
         return e.code
     s = run.summary
     for line in format_fit(s, 0) + (format_table(s) if run.replicates > 1 else []):
@@ -241,13 +241,21 @@ def cmd_targets(args) -> int:
     return 0
 
 
+_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(message: str) -> str:
+    """The message with any line breaks (from a file name, a value, a flag) written as escapes."""
+    return message.translate(_BREAKS)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "presets": cmd_presets,
                 "targets": cmd_targets}[args.command](args)
     except ConfigError as e:
-        print(f"distgan: error: {e}", file=sys.stderr)
+        print(f"distgan: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("distgan: interrupted", file=sys.stderr)
