@@ -120,23 +120,22 @@ class GAN:
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
                 "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.tree.norm(grads)}
-        new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D)
-        # the non-finite guard: a replicate whose D or G leaves the finite numbers keeps its last finite state,
-        # for good; the check reads the parameters only (a NaN anywhere reaches them within the step)
-        finite = lambda tree: jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))  # noqa: E731
-        code = jnp.where(finite(D), jnp.where(finite(G), 0, 2), 1).astype(jnp.int32)
-        running = state["nonfinite"] == 0
-        ok = running & (code == 0)
-        new = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, {k: state[k] for k in new})
-        new.update(key=state["key"], step=state["step"] + 1, nonfinite=jnp.where(running, code, state["nonfinite"]),
-                   nonfinite_step=jnp.where(running & ~ok, state["step"] + 1, state["nonfinite_step"]))
+        # the non-finite guard's per-step part, scalars only: the first step whose losses or gradients leave the
+        # finite numbers, and which net (D's numbers are checked first); run_steps rolls such a replicate back
+        d_bad = ~jnp.isfinite(d_real + d_fake)
+        bad = (state["nonfinite"] == 0) & (d_bad | ~jnp.isfinite(g_err + logs["g_grad"]))
+        new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1,
+                   nonfinite=jnp.where(bad, jnp.where(d_bad, 1, 2), state["nonfinite"]).astype(jnp.int32),
+                   nonfinite_step=jnp.where(bad, state["step"] + 1, state["nonfinite_step"]))
         return new, logs
 
 
 def run_steps(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
     """n steps of K replicates at once: vmap over the replicate axis, scan over steps.
 
-    Returns the new states and the logs of the last step, each with leading axis K.
+    Returns the new states and the logs of the last step, each with leading axis K. A replicate that went
+    non-finite during these n steps (or before) is rolled back to its state at their start: it keeps its last
+    finite values, for good, while the others go on.
     """
     vstep = jax.vmap(gan.step)
 
@@ -145,8 +144,18 @@ def run_steps(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
         return vstep(states), None
 
     logs0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(vstep, states)[1])
-    (states, logs), _ = jax.lax.scan(body, (states, logs0), None, length=n)
-    return states, logs
+    (new, logs), _ = jax.lax.scan(body, (states, logs0), None, length=n)
+    # the guard's per-chunk part: one check of every replicate's nets, then a select, once per n steps
+    finite = lambda tree: jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(1) for x in jax.tree.leaves(tree)]
+                                    ).all(0)  # noqa: E731  (K,)
+    d_ok, g_ok = finite(new["D"]), finite(new["G"])
+    missed = (new["nonfinite"] == 0) & ~(d_ok & g_ok)  # non-finite nets whose losses stayed finite: dated n's end
+    flags = {"nonfinite": jnp.where(missed, jnp.where(d_ok, 2, 1), new["nonfinite"]).astype(jnp.int32),
+             "nonfinite_step": jnp.where(missed, new["step"], new["nonfinite_step"])}
+    stopped = flags["nonfinite"] != 0
+    keep = lambda a, b: jnp.where(stopped.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)  # noqa: E731
+    new = {k: v if k in ("step", "key") else jax.tree.map(keep, v, states[k]) for k, v in new.items()}
+    return {**new, **flags}, logs
 
 
 def init_states(gan: GAN, seed: int, replicates: int) -> dict:
