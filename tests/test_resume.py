@@ -2,6 +2,7 @@
 
 import json
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -79,3 +80,13 @@ def test_resume_refuses_flags_that_change_the_run(tmp_path, capsys, flags, words
     assert cli.main(["train", "--resume", str(tmp_path), *flags]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
+
+
+def test_resume_with_more_steps_extends_a_finished_run(request, tmp_path_factory, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(reference(request, tmp_path_factory), out)
+    p = start(out, "--resume", str(out), env=env(request), steps=STEPS + 75)
+    assert p.wait() == 0, Path(str(out) + ".err").read_text()
+    rows = read_jsonl(out / "metrics.jsonl")
+    assert [r["step"] for r in rows[-3:]] == [STEPS, STEPS + 50, STEPS + 75]
+    assert distgan.load(out).step == STEPS + 75 and f"steps = {STEPS + 75}" in (out / "config.toml").read_text()

@@ -94,7 +94,8 @@ class GAN:
         return total, (real_err, fake_err, jax.nn.sigmoid(r).mean(), jax.nn.sigmoid(f).mean())
 
     def _g_objective(self, G, D, z):
-        return losses.g_loss(self.cfg.train.loss, self.D(D, self.G(G, z)), self.cfg.train.torch_bce)
+        x = self.G(G, z)
+        return losses.g_loss(self.cfg.train.loss, self.D(D, x), self.cfg.train.torch_bce), x
 
     def step(self, state: dict) -> tuple[dict, dict]:
         """One training step: d_steps D updates, then g_steps G updates (the seed's loop body)."""
@@ -112,7 +113,7 @@ class GAN:
         new = {}
         for j in range(t.g_steps):
             z = self.noise(jax.random.fold_in(key, t.d_steps + j), B)
-            g_err, grads = jax.value_and_grad(self._g_objective)(G, D, z)
+            (g_err, x), grads = jax.value_and_grad(self._g_objective, has_aux=True)(G, D, z)
             updates, opt_G = self.opt_G.update(grads, opt_G, G)
             G = optax.apply_updates(G, updates)
             if "ema" in state:
@@ -120,10 +121,12 @@ class GAN:
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
                 "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.tree.norm(grads)}
-        # the non-finite guard's per-step part, scalars only: the first step whose losses or gradients leave the
-        # finite numbers, and which net (D's numbers are checked first); run_steps rolls such a replicate back
-        d_bad = ~jnp.isfinite(d_real + d_fake)
-        bad = (state["nonfinite"] == 0) & (d_bad | ~jnp.isfinite(g_err + logs["g_grad"]))
+        # the non-finite guard's per-step part, on scalars: the first step whose losses or gradients leave the finite
+        # numbers, and which net: D if its losses did, or if G's did while G's own output stayed finite (D's update
+        # went bad), else G; run_steps rolls such a replicate back
+        g_bad = ~jnp.isfinite(g_err + logs["g_grad"])
+        d_bad = ~jnp.isfinite(d_real + d_fake) | (g_bad & jnp.isfinite(x.sum()))
+        bad = (state["nonfinite"] == 0) & (d_bad | g_bad)
         new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1,
                    nonfinite=jnp.where(bad, jnp.where(d_bad, 1, 2), state["nonfinite"]).astype(jnp.int32),
                    nonfinite_step=jnp.where(bad, state["step"] + 1, state["nonfinite_step"]))

@@ -142,8 +142,6 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         step, first_step = meta["step"], meta["first_step"]
         if step > t.steps:
             raise ConfigError(f"--steps {t.steps}: the run's checkpoint is already at step {step}")
-        if step % t.log_every and step < t.steps:
-            raise ConfigError(f"{out}: checkpoint step {step} is not a multiple of log_every {t.log_every}")
     chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
     t0 = time.perf_counter()
     compiled = chunk.lower(gan, states, min(t.log_every, t.steps)).compile()
@@ -179,7 +177,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     rows, train_s, within, result, logs, start = [], 0.0, None, None, None, step
     try:
         while step < t.steps:
-            n = min(t.log_every, t.steps - step)
+            n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
             t1 = time.perf_counter()
             states, logs = compiled(states) if n == t.log_every else chunk(gan, states, n)
             logs, guard = jax.device_get((logs, (states["nonfinite"], states["nonfinite_step"])))  # waits
