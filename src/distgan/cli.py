@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -88,15 +87,13 @@ def config_from_args(args) -> Config:  # noqa: F821
 
 def _select_device(device: str) -> None:
     """Pin JAX's platform before JAX starts: --device cpu|gpu|auto."""
-    if device == "cpu":
-        os.environ["JAX_PLATFORMS"] = "cpu"
-    elif device == "gpu":
-        os.environ["JAX_PLATFORMS"] = "cuda"
     import jax
 
+    if device != "auto":  # not os.environ: JAX read JAX_PLATFORMS when distgan imported it, so that had no effect
+        jax.config.update("jax_platforms", {"cpu": "cpu", "gpu": "cuda"}[device])
     try:
         jax.devices()
-    except RuntimeError:
+    except (RuntimeError, AssertionError):  # AssertionError: no CUDA plugin installed at all
         raise ConfigError(f"--device {device}: JAX sees no such device (is the CUDA build of jaxlib installed?)") from None
 
 
@@ -179,6 +176,8 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"-o {out}: expected a .csv or .npy file name")
     if not out.parent.is_dir():
         raise ConfigError(f"-o {out}: directory {out.parent} does not exist")
+    if out.is_dir():
+        raise ConfigError(f"-o {out}: is a directory, expected a file name")
     if args.n <= 0:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
     from .runs import atomic_write, load

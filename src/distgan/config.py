@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -157,9 +158,12 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{name}: expected a number, got {value!r}")
         try:
-            return float(value)
+            f = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        if not math.isfinite(f):  # inf passed the range checks (inf > 0) and crashed training later
+            raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+        return f
     if not isinstance(value, str):
         raise ConfigError(f"{name}: expected a string, got {value!r}")
     return value

@@ -169,7 +169,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         pass
     bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, leave=False,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
-    say = tqdm.write if not bar.disable else echo
+    say = (tqdm.write if not bar.disable else echo) if echo is not None else (lambda line: None)  # echo=None: quiet
     if K > 1 and echo is not None:
         say(f"training {K} replicates (seeds {t.seed}..{t.seed + K - 1}); lines show replicate 0")
     if step and echo is not None:
