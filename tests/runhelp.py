@@ -25,7 +25,8 @@ _REFERENCE: dict = {}
 
 
 def env(request) -> dict:
-    cache = request.config.cache.mkdir("distgan-jax")
+    cache = request.config.cache.mkdir("distgan-jax") if getattr(request.config, "cache", None) else \
+        request.getfixturevalue("tmp_path_factory").getbasetemp() / "distgan-jax"
     return {**os.environ, "PYTHONPATH": SRC, "JAX_COMPILATION_CACHE_DIR": str(cache),
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
