@@ -25,15 +25,15 @@ def test_guard_stops_only_the_replicate_that_goes_non_finite():
     cfg = config("train.ema=0.5")
     gan = GAN(cfg, make_target(cfg.target))
     chunk = jax.jit(run_steps, static_argnums=(0, 2))
-    states, _ = chunk(gan, init_states(gan, 0, 2), 3)  # 3 good steps
+    states, _ = chunk(gan, init_states(gan, 0, 2), 4)  # 4 good steps (chunks of 4: one compile)
     # poison replicate 1's Adam moment of D: its next D update is NaN
     poison = lambda path, x: x.at[1].set(jnp.nan) if "mu" in jax.tree_util.keystr(path) else x  # noqa: E731
     bad = {**states, "opt_D": jax.tree_util.tree_map_with_path(poison, states["opt_D"])}
     clean, _ = chunk(gan, states, 4)
     after, logs = chunk(gan, bad, 4)
     np.testing.assert_array_equal(after["nonfinite"], [0, 1])  # 1: D
-    np.testing.assert_array_equal(after["nonfinite_step"], [-1, 4])  # the 4th step made it non-finite
-    np.testing.assert_array_equal(after["step"], [7, 7])
+    np.testing.assert_array_equal(after["nonfinite_step"], [-1, 5])  # the 5th step made it non-finite
+    np.testing.assert_array_equal(after["step"], [8, 8])
     for name in ("G", "D", "ema", "opt_G"):  # replicate 1 kept its last finite state, replicate 0 went on untouched
         for a, c, s in zip(jax.tree.leaves(after[name]), jax.tree.leaves(clean[name]), jax.tree.leaves(states[name])):
             np.testing.assert_array_equal(a[0], c[0])

@@ -2,7 +2,8 @@
 
 A state is a dict pytree for one replicate: G and D parameters, their Adam states, the EMA of G (when used),
 its PRNG key, its step count, and its non-finite guard (`nonfinite`: 0 running, 1 D or 2 G went NaN/inf, at step
-`nonfinite_step`; such a replicate keeps its last finite values and stops learning while the others go on). Batched states carry a leading replicate axis K on every leaf.
+`nonfinite_step`; such a replicate keeps its last finite values and stops learning while the others go on).
+Batched states carry a leading replicate axis K on every leaf.
 """
 
 from __future__ import annotations
