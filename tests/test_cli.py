@@ -39,8 +39,10 @@ def seed_run(tmp_path_factory):
 
 def test_train_prints_seed_lines_verdict_and_writes_the_run(seed_run):
     folder, lines = seed_run
-    assert lines[0].startswith("200: D: ") and "(Real: [" in lines[0] and "Fake: [" in lines[0]
-    assert lines[1].startswith("400: D: ")
+    seed = [line for line in lines if line[:1].isdigit()]  # the seed's lines; problems get lines of their own
+    assert seed[0].startswith("200: D: ") and "(Real: [" in seed[0] and "Fake: [" in seed[0]
+    assert seed[1].startswith("400: D: ")
+    assert "step 200: G collapsed (fake std near 0) (replicate 0)" in lines  # the seed's collapse, named as it starts
     assert any(line.startswith("verdict: ") for line in lines)
     assert lines[-1] == f"run folder: {folder}"
     summary = json.loads((folder / "summary.json").read_text())
