@@ -73,7 +73,7 @@ class GAN:
         state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
                  "step": jnp.zeros((), jnp.int32)}
         if self.cfg.train.ema > 0:
-            state["ema"] = G
+            state["ema"] = jax.tree.map(jnp.copy, G)  # its own buffers: run_steps donates the state
         return state
 
     def _d_objective(self, D, real, fake, key):

@@ -16,7 +16,23 @@ def default() -> Config:
     return cfg
 
 
-PRESETS = {"seed": seed, "default": default}
+def mixture2d() -> Config:
+    """2-D mixtures (ring, grid): per-sample D, normal noise, wide ReLU nets, non-saturating loss with R1, EMA."""
+    cfg = Config(preset="mixture2d")
+    cfg.target.spec = "ring"
+    m, t = cfg.model, cfg.train
+    m.noise, m.noise_dim, m.d_input = "normal", 2, "sample"
+    m.g_hidden, m.g_act = 128, "relu,relu,relu"
+    m.d_hidden, m.d_act = 128, "leaky_relu,leaky_relu,leaky_relu"
+    t.steps, t.batch_size, t.loss, t.torch_bce = 10000, 256, "nonsaturating", False
+    t.d_lr = t.g_lr = 1e-3
+    t.beta1, t.beta2 = 0.5, 0.99
+    t.r1, t.ema, t.schedule = 0.1, 0.999, "cosine"
+    cfg.eval.n_samples = 2500
+    return cfg
+
+
+PRESETS = {"seed": seed, "default": default, "mixture2d": mixture2d}
 
 
 def get(name: str) -> Config:

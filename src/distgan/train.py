@@ -12,7 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import metrics
-from .config import Config, dumps, validate
+from .config import Config, ConfigError, dumps, validate
 from .gan import GAN, init_states, run_steps
 from .runs import Run, append_jsonl, atomic_write, check_out_dir, default_name, save_checkpoint, write_json
 from .targets import make_target
@@ -38,6 +38,10 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
              **{s: result[s][k] for s in ("mean", "std", "skew", "kurt", "ks", "w1")}, "ks_pvalue": pvalue[k],
              "ks_ratio": float(ks_ratio[k]), "w1_ratio": float(w1_ratio[k]), "within_floor": bool(within[k]),
              "problems": problems[k], "verdict": metrics.verdict(result, floor, problems[k], k)} for k in range(K)]
+    for s in metrics.JOINT:  # dim > 1: the joint distance and the correlation error, beside their floors
+        if s in result:
+            for k in range(K):
+                reps[k][s], reps[k][f"{s}_ratio"] = float(result[s][k]), float(r[s][k])
     finite = np.isfinite(ks_ratio + w1_ratio)
     score = np.where(finite, np.maximum(ks_ratio, w1_ratio), np.inf)
     count = lambda name: sum(name in p for p in problems)  # noqa: E731
@@ -46,6 +50,9 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
              "ks_ratio": {"median": float(np.median(ks_ratio)), "p90": float(np.percentile(ks_ratio, 90))},
              "w1_ratio": {"median": float(np.median(w1_ratio)), "p90": float(np.percentile(w1_ratio, 90))},
              "best": int(np.argmin(score))}
+    for s in metrics.JOINT:
+        if s in result:
+            table[f"{s}_ratio"] = {"median": float(np.median(r[s])), "p90": float(np.percentile(r[s], 90))}
     return {"target": cfg.target.spec, "preset": cfg.preset, "n_samples": cfg.eval.n_samples,
             "target_moments": target_moments, "floor": floor, "table": table, "replicates": reps}
 
@@ -59,6 +66,9 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     cfg = validate(cfg)
     t = cfg.train
     target = make_target(cfg.target)  # bad targets and data files fail here, before anything is written
+    if target.train_data is not None and target.train_data.shape[0] < t.batch_size:
+        raise ConfigError(f"{cfg.target.data}: {target.train_data.shape[0]} training rows (after holding out "
+                          f"{cfg.target.holdout:.0%}) are fewer than a batch (train.batch_size={t.batch_size})")
     out = Path(out) if out else Path("runs") / default_name(cfg, target.name)
     if not out.parent.exists() and out.parent == Path("runs"):
         out.parent.mkdir()
@@ -77,11 +87,15 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
 
     out.mkdir(exist_ok=True)
     atomic_write(out / "config.toml", dumps(cfg))
+    if target.train_data is not None:  # standardisation and columns, so the run samples even if the file moves
+        from .data import META, meta
+
+        write_json(out / META, meta(target, cfg.target))
     (out / "metrics.jsonl").unlink(missing_ok=True)
     bar = tqdm(total=t.steps, unit="step", disable=(not sys.stderr.isatty()) if progress is None else not progress,
                dynamic_ncols=True, leave=False)
     say = tqdm.write if not bar.disable else echo
-    if t.replicates > 1:
+    if t.replicates > 1 and echo is not None:
         say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); lines show replicate 0")
     rows, step, train_s, within = [], 0, 0.0, None
     while step < t.steps:
@@ -114,6 +128,10 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
 
     save_checkpoint(out, states, {"step": step, "config": dumps(cfg)})
     summary = summarize(cfg, result, floor, logs, target_moments)
+    if target.components is not None:  # mixtures: modes captured, high quality, reverse KL (VEEGAN/PacGAN)
+        from . import modes
+
+        summary["modes"] = modes.evaluate(gan.sample, states, target)
     summary["timing"] = {"compile_s": compile_s, "train_s": train_s, "us_per_step": 1e6 * train_s / t.steps,
                          "replicate_steps_per_s": t.steps * t.replicates / train_s}
     write_json(out / "summary.json", summary)
