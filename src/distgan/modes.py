@@ -41,8 +41,9 @@ def mode_stats(x: np.ndarray, components: tuple) -> dict[str, float]:
         kl = float("inf")
     else:
         q = counts / counts.sum()
+        nz = q > 0  # empty bins: 0 log 0 = 0; a hit on a zero-weight component gives inf
         with np.errstate(divide="ignore"):
-            kl = float(np.sum(np.where(q > 0, q * (np.log(q) - np.log(weights)), 0.0)))  # 0 log 0 = 0
+            kl = float(np.sum(q[nz] * (np.log(q[nz]) - np.log(weights[nz]))))
     return {"modes": int((counts > 0).sum()), "high_quality": float(good.mean()), "reverse_kl": kl}
 
 
