@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import distgan
-from distgan import modes
 from distgan.config import set_field
 
 # (modes, high quality %, reverse KL); None where the paper gives no number. PacGAN: Lin et al., NeurIPS 2018,

@@ -175,18 +175,20 @@ def plot_pairs(fake: np.ndarray, real: np.ndarray, target, folder: Path, max_dim
     dims = min(target.dim, max_dims)
     names = _names(target)
     fig, axes = plt.subplots(dims, dims, figsize=(2.4 * dims, 2.4 * dims), squeeze=False)
+    lims = np.percentile(np.concatenate([fake[:, :dims], real[:, :dims]]), [0.5, 99.5], axis=0).T  # (dims, 2)
     for i in range(dims):
         for j in range(dims):
             ax = axes[i, j]
             ax.tick_params(labelsize=5)
             if i == j:
-                lo, hi = np.percentile(np.concatenate([fake[:, i], real[:, i]]), [0.1, 99.9])
-                ax.hist(fake[:, i], bins=40, range=(lo, hi), density=True, alpha=0.6)
-                ax.hist(real[:, i], bins=40, range=(lo, hi), density=True, histtype="step", color="k")
+                ax.hist(fake[:, i], bins=40, range=lims[i], density=True, alpha=0.6)
+                ax.hist(real[:, i], bins=40, range=lims[i], density=True, histtype="step", color="k")
             else:
                 x = real if i > j else fake  # real below the diagonal, generated above
                 ax.scatter(x[:n, j], x[:n, i], s=1, alpha=0.3, lw=0, color="k" if i > j else "C0")
                 _centres(ax, target, (j, i))
+                ax.set_ylim(lims[i])
+            ax.set_xlim(lims[j])
             if i == dims - 1:
                 ax.set_xlabel(names[j], fontsize=7)
             if j == 0:

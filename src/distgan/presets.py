@@ -24,7 +24,7 @@ def mixture2d() -> Config:
     m.noise, m.noise_dim, m.d_input = "normal", 2, "sample"
     m.g_hidden, m.g_act = 128, "relu,relu,relu"
     m.d_hidden, m.d_act = 128, "leaky_relu,leaky_relu,leaky_relu"
-    t.steps, t.batch_size, t.loss, t.torch_bce = 10000, 256, "nonsaturating", False
+    t.steps, t.batch_size, t.loss, t.torch_bce = 15000, 128, "nonsaturating", False
     t.d_lr = t.g_lr = 1e-3
     t.beta1, t.beta2 = 0.5, 0.99
     t.r1, t.ema, t.schedule = 0.1, 0.999, "cosine"
