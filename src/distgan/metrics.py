@@ -151,7 +151,8 @@ def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_
     std, mean = target_moments["std"], target_moments["mean"]
     K = result["mean"].shape[0]
     finite = np.all(np.isfinite(result["mean"]) & np.isfinite(result["std"]), axis=-1)
-    collapsed = np.any(result["std"] < 0.05 * std, axis=-1)  # G maps all noise to (nearly) one point
+    collapsed = np.any(np.isfinite(std) & (result["std"] < 0.05 * std), axis=-1)  # G maps all noise to ~one point
+    # (a target without a finite std, e.g. Student-t with df <= 2, cannot say what 'nearly one point' is)
     diverged = np.any(np.abs(result["mean"] - mean) > 5 * std, axis=-1)  # the fake mean runs away
     saturated = np.zeros(K, bool)
     if "d_fake_out" in logs:  # D pinned at "fake" on G's samples and G's gradient vanishing: the seed's collapse
