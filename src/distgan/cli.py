@@ -42,10 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_flags(p)
     p.add_argument("--compare", metavar="PRESET",
                    help="then train PRESET on the same target, steps, seeds and evaluation, and print its verdict too")
-    p = sub.add_parser("sample", help="draw from a trained generator into .csv or .npy")
+    p = sub.add_parser("sample", help="draw from a trained generator into .csv, .tsv, .npy or .parquet")
     p.add_argument("run", help="run folder")
     p.add_argument("-n", type=int, default=10000, help="number of samples")
-    p.add_argument("-o", "--output", required=True, help="output file, .csv or .npy")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file: .csv, .tsv, .npy or .parquet (a data run's columns and value types come back)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same samples")
     p.add_argument("--replicate", type=int, default=0, help="which replicate's generator")
     p.add_argument("--at", choices=("last", "best"), default="last",
@@ -124,18 +125,35 @@ def format_fit(summary: dict, k: int = 0) -> list[str]:
         ks, w, fks, fw = (np.asarray(x)[d] for x in (rep["ks"], rep["w1"], floor["ks"]["median"], floor["w1"]["median"]))
         lines.append(tag + f"KS {ks:.4f} (p={np.asarray(rep['ks_pvalue'])[d]:.3g}, floor {fks:.4f}, ratio {ks / fks:.2f})"
                      f"  W1 {w:.4f} (floor {fw:.4f}, ratio {w / fw:.2f})")
+    if "sw1" in rep:  # dim > 1: one joint distance and the correlation error
+        lines.append(f"  joint: sliced W1 {rep['sw1']:.4f} (floor {floor['sw1']['median']:.4f}, ratio "
+                     f"{rep['sw1_ratio']:.2f})  correlation error {rep['corr']:.4f} (floor "
+                     f"{floor['corr']['median']:.4f}, ratio {rep['corr_ratio']:.2f})")
+    if "modes" in summary:  # mixtures: the VEEGAN / PacGAN protocol
+        md = summary["modes"]
+        m, p = md["replicates"][k], md["perfect"]
+        lines.append(f"  modes: {m['modes']} of {md['n_modes']} captured, {m['high_quality']:.1%} high quality, "
+                     f"reverse KL {m['reverse_kl']:.4f} (a perfect sampler: {p['high_quality']:.1%}, "
+                     f"{p['reverse_kl']:.4f}; {md['n_samples']} samples)")
     lines.append("verdict: " + rep["verdict"])
     return lines
 
 
 def format_table(summary: dict) -> list[str]:
     t = summary["table"]
+    extra = []
+    if "modes" in summary:
+        md = summary["modes"]
+        extra = [f"  modes captured {md['modes']['mean']:.2f} +- {md['modes']['se']:.2f} of {md['n_modes']} "
+                 f"(all in {md['all_modes']} replicates), high quality {md['high_quality']['mean']:.1%} +- "
+                 f"{md['high_quality']['se']:.1%}, reverse KL {md['reverse_kl']['mean']:.4f} +- "
+                 f"{md['reverse_kl']['se']:.4f}"]
     return [f"over {t['replicates']} replicates: {t['within_floor']} within the noise floor, "
             f"{t['collapsed']} collapsed, {t['diverged']} diverged, {t['saturated']} saturated, "
             f"{t['non_finite']} non-finite",
             f"  KS ratio median {t['ks_ratio']['median']:.2f}, p90 {t['ks_ratio']['p90']:.2f};  "
             f"W1 ratio median {t['w1_ratio']['median']:.2f}, p90 {t['w1_ratio']['p90']:.2f};  "
-            f"best replicate {t['best']}"]
+            f"best replicate {t['best']}"] + extra
 
 
 def config_for_resume(args) -> Config:  # noqa: F821
@@ -244,29 +262,22 @@ def cmd_bench(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    from .data import file_format, write_samples
+
     out = Path(args.output)
-    if out.suffix not in (".csv", ".npy"):
-        raise ConfigError(f"-o {out}: expected a .csv or .npy file name")
+    file_format(out, "-o")
     if not out.parent.is_dir():
         raise ConfigError(f"-o {out}: directory {out.parent} does not exist")
     if out.is_dir():
         raise ConfigError(f"-o {out}: is a directory, expected a file name")
     if args.n <= 0:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
-    from .runs import atomic_write, load
+    from .runs import load
 
     run = load(args.run, args.at)
     x = run.sample(args.n, seed=args.seed, replicate=args.replicate)
-    if out.suffix == ".npy":
-        import io
-
-        buf = io.BytesIO()
-        np.save(buf, x)
-        atomic_write(out, buf.getvalue())
-    else:
-        names = run.target.columns or (("x",) if x.shape[1] == 1 else tuple(f"x{i}" for i in range(x.shape[1])))
-        lines = [",".join(names)] + [",".join(repr(float(v)) for v in row) for row in x]
-        atomic_write(out, "\n".join(lines) + "\n")
+    names = run.target.columns or (("x",) if x.shape[1] == 1 else tuple(f"x{i}" for i in range(x.shape[1])))
+    write_samples(out, x, names, run.target.info)
     print(f"wrote {args.n} samples of replicate {args.replicate} ({args.at}) to {out}")
     return 0
 
@@ -280,6 +291,9 @@ def cmd_evaluate(args) -> int:
     k = args.replicate or 0
     run.state(k)  # checks the replicate index
     cfg, target = run.cfg, run.target
+    if cfg.target.data and target.train_data is None:
+        raise ConfigError(f"--data {cfg.target.data}: evaluate needs the run's data file, which is no longer there: "
+                          f"put it back (or copy it there) and run evaluate again")
     step = run.step
     floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
     result = metrics.evaluator(run.gan.sample, target, cfg.eval.n_samples)(run.states, step)
@@ -289,6 +303,10 @@ def cmd_evaluate(args) -> int:
     saved = run.summary.get("replicates", [])
     first = [r.get("first_step", {}) for r in saved] if len(saved) == run.replicates else None
     summary = summarize(cfg, result, floor, logs, target.moments(), guard, first)
+    if target.components is not None:
+        from . import modes
+
+        summary["modes"] = modes.evaluate(run.gan.sample, run.states, target)
     at = "the last checkpoint" if args.at == "last" else "each replicate's best point (best.safetensors)"
     print(f"run {run.folder}: {cfg.target.spec}, preset {cfg.preset}, step {step}, {at}")
     for line in format_fit(summary, k) + (format_table(summary) if run.replicates > 1 and args.replicate is None else []):
@@ -305,11 +323,13 @@ def cmd_presets(args) -> int:
 
 
 def cmd_targets(args) -> int:
-    from .targets import DESCRIPTIONS, TARGETS
+    from .targets import DESCRIPTIONS, TARGETS, example
 
-    for name, (_, defaults, _, _) in TARGETS.items():
-        params = ",".join(f"{k}={v}" for k, v in defaults.items() if v is not None)
-        print(f"{name:12s} {DESCRIPTIONS[name]}\n{'':12s} e.g. {name}:{params}")
+    print("spec syntax: name or name:key=value,key=value; a list value is comma-separated, then ';' separates "
+          "parameters")
+    for name in TARGETS:
+        print(f"{name:12s} {DESCRIPTIONS[name]}\n{'':12s} e.g. {example(name)}")
+    print(f"{'data':12s} a data file instead: --data FILE.csv --columns a,b (CSV, TSV, NPY, Parquet)")
     return 0
 
 

@@ -13,7 +13,9 @@ from scipy import stats
 
 from .targets import Target
 
-STATS = ("ks", "w1")
+STATS = ("ks", "w1")  # per dimension
+JOINT = ("sw1", "corr")  # one number each, for dim > 1
+N_DIRECTIONS = 128
 
 
 def moments(x: jax.Array) -> dict[str, jax.Array]:
@@ -44,12 +46,40 @@ def ks_pvalue(d: np.ndarray, n: int, m: int) -> np.ndarray:
     return np.clip(stats.kstwo.sf(d, np.round(n * m / (n + m))), 0, 1)
 
 
+def directions(dim: int, n: int = N_DIRECTIONS) -> jax.Array:
+    """n fixed unit vectors, uniform on the sphere, the same in every run (for sliced W1). -> (n, dim)"""
+    d = jax.random.normal(jax.random.PRNGKey(314159), (n, dim))
+    return d / jnp.linalg.norm(d, axis=1, keepdims=True)
+
+
+def sliced_w1(x: jax.Array, y: jax.Array, dirs: jax.Array) -> jax.Array:
+    """Sliced Wasserstein-1 (Rabin et al. 2011): 1-D W1 of the projections, averaged over directions. -> ()
+
+    x, y (n, dim), dirs (P, dim). Its expectation over uniform directions is a joint distance: zero only when
+    every projection, hence the joint distribution, agrees.
+    """
+    return jax.vmap(w1, in_axes=1)(x @ dirs.T, y @ dirs.T).mean()
+
+
+def corr_error(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Largest absolute difference between the correlation matrices of x and y (n, dim). -> ()"""
+    return jnp.abs(jnp.corrcoef(x, rowvar=False) - jnp.corrcoef(y, rowvar=False)).max()
+
+
 def fit(fake: jax.Array, real: jax.Array) -> dict[str, jax.Array]:
-    """Moments of `fake` and its distances to `real`, per dimension. fake, real (n, dim) -> each (dim,)"""
+    """Moments of `fake` and its distances to `real`. fake, real (n, dim) -> each (dim,); sw1, corr () for dim > 1"""
     out = moments(fake)
     out["ks"] = jax.vmap(ks_2samp, in_axes=1)(fake, real)
     out["w1"] = jax.vmap(w1, in_axes=1)(fake, real)
+    if fake.shape[1] > 1:
+        out["sw1"] = sliced_w1(fake, real, directions(fake.shape[1]))
+        out["corr"] = corr_error(fake, real)
     return out
+
+
+def stats_of(result: dict) -> tuple[str, ...]:
+    """The distances present in a fit result: KS and W1, and the joint ones for dim > 1."""
+    return STATS + tuple(s for s in JOINT if s in result)
 
 
 _FLOORS: dict[tuple, dict] = {}
@@ -66,17 +96,18 @@ def noise_floor(target: Target, n: int, draws: int = 100) -> dict[str, dict[str,
             def one(key):
                 k1, k2 = jax.random.split(key)
                 return fit(target.sample(k1, n), target.sample(k2, n))
-        else:  # a data file: split its held-out rows in two, at random, many times
-            rows = jnp.asarray(target.data)
-            half = min(n, rows.shape[0] // 2)
+        else:  # a data file: the real data split in two, training rows against held-out rows, each drawn n times
+            # with replacement, as the fit draws n generated samples against n held-out rows
+            train, held = jnp.asarray(target.train_data), jnp.asarray(target.data)
 
             def one(key):
-                perm = jax.random.permutation(key, rows.shape[0])
-                return fit(rows[perm[:half]], rows[perm[half:2 * half]])
+                k1, k2 = jax.random.split(key)
+                return fit(train[jax.random.randint(k1, (n,), 0, train.shape[0])],
+                           held[jax.random.randint(k2, (n,), 0, held.shape[0])])
         keys = jax.random.split(jax.random.PRNGKey(20180101), draws)
         res = jax.lax.map(jax.jit(one), keys)
         _FLOORS[cache_key] = {s: {"median": np.median(np.asarray(res[s]), 0), "p95": np.percentile(np.asarray(res[s]), 95, 0)}
-                              for s in STATS}
+                              for s in stats_of(res)}
     return _FLOORS[cache_key]
 
 
@@ -104,13 +135,15 @@ def evaluator(sample_fn, target: Target, n: int, block: int = 0):
 
 
 def ratios(result: dict[str, np.ndarray], floor: dict) -> dict[str, np.ndarray]:
-    """Fit ratios: statistic / floor median, per replicate and dimension. -> (K, dim) each"""
-    return {s: result[s] / floor[s]["median"] for s in STATS}
+    """Fit ratios: statistic / floor median, per replicate and dimension. -> (K, dim) each; (K,) for sw1, corr"""
+    return {s: result[s] / floor[s]["median"] for s in stats_of(result)}
 
 
 def within_floor(result: dict[str, np.ndarray], floor: dict) -> np.ndarray:
-    """True where every dimension's KS and W1 are at or below the floor's 95th percentile. -> (K,)"""
-    return np.all([np.all(result[s] <= floor[s]["p95"], axis=-1) for s in STATS], axis=0)
+    """True where every dimension's KS and W1 (and for dim > 1 the sliced W1 and correlation error) are at or
+    below the floor's 95th percentile. -> (K,)"""
+    return np.all([np.all(np.reshape(result[s] <= floor[s]["p95"], (len(result["ks"]), -1)), axis=-1)
+                   for s in stats_of(result)], axis=0)
 
 
 def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_moments: dict,
@@ -125,7 +158,8 @@ def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_
     finite = np.all(np.isfinite(result["mean"]) & np.isfinite(result["std"]), axis=-1)
     if nonfinite is not None:
         finite &= np.asarray(nonfinite) == 0
-    collapsed = np.any(result["std"] < 0.05 * std, axis=-1)  # G maps all noise to (nearly) one point
+    collapsed = np.any(np.isfinite(std) & (result["std"] < 0.05 * std), axis=-1)  # G maps all noise to ~one point
+    # (a target without a finite std, e.g. Student-t with df <= 2, cannot say what 'nearly one point' is)
     diverged = np.any(np.abs(result["mean"] - mean) > 5 * std, axis=-1)  # the fake mean runs away
     saturated = np.zeros(K, bool)
     if "d_fake_out" in logs:  # D pinned at "fake" on G's samples and G's gradient vanishing: the seed's collapse
@@ -150,12 +184,14 @@ def verdict(result: dict[str, np.ndarray], floor: dict, problems: list[str], k: 
     r = ratios(result, floor)
     ks, w = float(np.max(r["ks"][k])), float(np.max(r["w1"][k]))
     figures = f"KS {np.max(result['ks'][k]):.4f} = {ks:.2f}x floor, W1 {np.max(result['w1'][k]):.4f} = {w:.2f}x floor"
+    if "sw1" in result:
+        figures += f", sliced W1 {float(r['sw1'][k]):.2f}x floor, corr error {float(r['corr'][k]):.2f}x floor"
     if problems:
         words = {"collapsed": "G has collapsed (fake std near 0)", "diverged": "G has diverged (fake mean ran away)",
                  "saturated": "D has saturated (G's gradient vanished)", "non-finite": "training produced NaN/inf"}
         details = details or {}
         return "FAILED: " + "; ".join(words[p] + (" " + details[p] if p in details else "") for p in problems) + \
             f" ({figures})"
-    if within_floor({s: result[s][k:k + 1] for s in STATS}, floor)[0]:
+    if within_floor({s: result[s][k:k + 1] for s in stats_of(result)}, floor)[0]:
         return f"GOOD: within sampling noise of the target ({figures})"
     return f"NOT YET: distinguishable from the target beyond sampling noise ({figures})"

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-PLOTS = ("mean_std.png", "histogram.png", "qq.png", "losses.png")
+PLOTS = ("mean_std.png", "histogram.png", "qq.png", "losses.png")  # 1-D
+PLOTS_ND = ("mean_std.png", "losses.png", "scatter.png", "marginals.png")  # dim >= 2 (+ pairs.png for dim >= 3)
 
 
 def _save(fig, path: Path) -> None:
@@ -109,6 +110,116 @@ def plot_replicates(run, n: int, folder: Path, max_panels: int = 16) -> None:
     _save(fig, folder / "histograms.png")
 
 
+def _centres(ax, target, dims=(0, 1)) -> None:
+    if target.components is not None and target.dim >= 2:
+        means = target.to_data(target.components[1])
+        ax.plot(means[:, dims[0]], means[:, dims[1]], "r+", ms=7, mew=1, alpha=0.8, label="mode centres")
+
+
+def _names(target) -> list[str]:
+    return list(target.columns) or [f"x{d}" for d in range(target.dim)]
+
+
+def plot_scatter(fake: np.ndarray, real: np.ndarray, target, folder: Path, title: str, n: int = 2500) -> None:
+    """Real and generated samples side by side (dims 0 and 1), the mixture's mode centres marked."""
+    names = _names(target)
+    both = np.concatenate([fake[:n, :2], real[:n, :2]])
+    lo, hi = np.percentile(both, [0.2, 99.8], axis=0)
+    pad = 0.08 * (hi - lo)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
+    for ax, x, name in zip(axes, (real, fake), ("real", "generated")):
+        ax.scatter(x[:n, 0], x[:n, 1], s=2, alpha=0.4, color="k" if name == "real" else "C0", lw=0)
+        _centres(ax, target)
+        ax.set_title(f"{name} ({min(n, len(x))} samples)", fontsize=9)
+        ax.set_xlabel(names[0])
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        ax.set_aspect("equal", adjustable="box")
+    axes[0].set_ylabel(names[1])
+    if target.components is not None:
+        axes[1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title, fontsize=9)
+    _save(fig, folder / "scatter.png")
+
+
+def plot_marginals(fake: np.ndarray, real: np.ndarray, target, folder: Path, max_dims: int = 8) -> None:
+    """Each dimension's histogram of generated samples against the real sample's (the exact density in 1-D)."""
+    dims = min(target.dim, max_dims)
+    names = _names(target)
+    cols = min(dims, 4)
+    rows = int(np.ceil(dims / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for d, ax in enumerate(axes.flat):
+        if d >= dims:
+            ax.axis("off")
+            continue
+        lo, hi = np.percentile(np.concatenate([fake[:, d], real[:, d]]), [0.1, 99.9])
+        ax.hist(fake[:, d], bins=60, range=(lo, hi), density=True, alpha=0.6, label="generated")
+        if target.components is not None:  # a Gaussian mixture's marginal is a 1-D mixture: exact density
+            from scipy import stats
+
+            w, mu, sd = target.components
+            grid = np.linspace(lo, hi, 600)
+            ax.plot(grid, sum(wi * stats.norm.pdf(grid, m[d], s) for wi, m, s in zip(w, mu, sd)), "k", lw=1,
+                    label="exact density")
+        else:
+            ax.hist(real[:, d], bins=60, range=(lo, hi), density=True, histtype="step", color="k", label="real")
+        ax.set_title(names[d], fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes.flat[0].legend(fontsize=6)
+    _save(fig, folder / "marginals.png")
+
+
+def plot_pairs(fake: np.ndarray, real: np.ndarray, target, folder: Path, max_dims: int = 4, n: int = 2000) -> None:
+    """Pair plot of the first few dimensions: real (black) and generated (blue) below the diagonal and above."""
+    dims = min(target.dim, max_dims)
+    names = _names(target)
+    fig, axes = plt.subplots(dims, dims, figsize=(2.4 * dims, 2.4 * dims), squeeze=False)
+    lims = np.percentile(np.concatenate([fake[:, :dims], real[:, :dims]]), [0.5, 99.5], axis=0).T  # (dims, 2)
+    for i in range(dims):
+        for j in range(dims):
+            ax = axes[i, j]
+            ax.tick_params(labelsize=5)
+            if i == j:
+                ax.hist(fake[:, i], bins=40, range=lims[i], density=True, alpha=0.6)
+                ax.hist(real[:, i], bins=40, range=lims[i], density=True, histtype="step", color="k")
+            else:
+                x = real if i > j else fake  # real below the diagonal, generated above
+                ax.scatter(x[:n, j], x[:n, i], s=1, alpha=0.3, lw=0, color="k" if i > j else "C0")
+                _centres(ax, target, (j, i))
+                ax.set_ylim(lims[i])
+            ax.set_xlim(lims[j])
+            if i == dims - 1:
+                ax.set_xlabel(names[j], fontsize=7)
+            if j == 0:
+                ax.set_ylabel(names[i], fontsize=7)
+    fig.suptitle("pair plot: real below the diagonal (black), generated above (blue)", fontsize=9)
+    _save(fig, folder / "pairs.png")
+
+
+def plot_replicates_2d(run, n: int, folder: Path, max_panels: int = 16) -> None:
+    """Small multiples: up to max_panels replicates' samples (dims 0 and 1), the mode centres marked."""
+    K = min(run.replicates, max_panels)
+    cols = int(np.ceil(np.sqrt(K)))
+    rows = int(np.ceil(K / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False)
+    modes = run.summary.get("modes", {}).get("replicates", [])
+    for k, ax in enumerate(axes.flat):
+        if k >= K:
+            ax.axis("off")
+            continue
+        x = run.sample(n, seed=1, replicate=k)
+        ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, lw=0)
+        _centres(ax, run.target)
+        label = f"rep {k}"
+        if k < len(modes):
+            label += f": {modes[k]['modes']} modes, {modes[k]['high_quality']:.0%} hq"
+        ax.set_title(label, fontsize=7)
+        ax.tick_params(labelsize=5)
+        ax.set_aspect("equal", adjustable="datalim")
+    _save(fig, folder / "replicates.png")
+
+
 def plot_run(run) -> None:
     """Every plot of a run into its folder."""
     rows = run.metrics
@@ -120,6 +231,14 @@ def plot_run(run) -> None:
     real = run.target.to_data(np.asarray(run.target.reference(jax.random.PRNGKey(2), n)))
     rep = run.summary["replicates"][k]
     title = f"replicate {k}: {rep['verdict'].split(' (')[0]}"
-    plot_fit(fake, real, run.target, run.folder, title)
-    if run.replicates > 1 and run.target.dim == 1:
-        plot_replicates(run, min(n, 5000), run.folder)
+    if run.target.dim == 1:
+        plot_fit(fake, real, run.target, run.folder, title)
+        if run.replicates > 1:
+            plot_replicates(run, min(n, 5000), run.folder)
+        return
+    plot_scatter(fake, real, run.target, run.folder, title)
+    plot_marginals(fake, real, run.target, run.folder)
+    if run.target.dim > 2:
+        plot_pairs(fake, real, run.target, run.folder)
+    if run.replicates > 1:
+        plot_replicates_2d(run, 2500, run.folder)

@@ -279,7 +279,12 @@ def load(folder: str | Path, at: str = "last") -> Run:
         raise ConfigError(f"--at {at!r}: expected last or best")
     folder = Path(folder)
     cfg = load_config(folder)
-    target = make_target(cfg.target)
+    if cfg.target.data:  # a data file: checked against the run's record, or the record alone if the file moved
+        from .data import load_run_target
+
+        target = load_run_target(cfg.target, folder)
+    else:
+        target = make_target(cfg.target)
     gan = GAN(cfg, target)
     template = {"state": jax.eval_shape(lambda: init_states(gan, cfg.train.seed, cfg.train.replicates))}
     tree, meta = load_checkpoint(folder, template, CHECKPOINT if at == "last" else BEST, cfg)

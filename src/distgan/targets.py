@@ -33,6 +33,8 @@ class Target:
     components: tuple | None = field(default=None, repr=False)  # mixtures: (weights (c,), means (c, dim), stds (c,))
     columns: tuple[str, ...] = ()  # data files: column names, in order
     data: np.ndarray | None = field(default=None, repr=False)  # data files: held-out rows (n, dim), the real sample
+    train_data: np.ndarray | None = field(default=None, repr=False)  # data files: training rows (m, dim)
+    info: dict = field(default_factory=dict, repr=False)  # data files: format, column kinds, sha256 (see data.py)
     shift: np.ndarray | float = 0.0  # data files: training runs on (x - shift) / scale, one per column
     scale: np.ndarray | float = 1.0
 
@@ -54,7 +56,10 @@ class Target:
         if self.dist is not None:
             m, v, s, k = (np.atleast_1d(np.asarray(a, dtype=float)) for a in self.dist.stats("mvsk"))
             return {"mean": m, "std": np.sqrt(v), "skew": s, "kurt": k}
-        x = np.asarray(self.reference(jax.random.key(12345), 1_000_000), dtype=np.float64)
+        if self.data is not None:  # a data file: the held-out rows themselves
+            x = np.asarray(self.data, dtype=np.float64)
+        else:
+            x = np.asarray(self.reference(jax.random.key(12345), 1_000_000), dtype=np.float64)
         return {"mean": x.mean(0), "std": x.std(0), "skew": stats.skew(x, axis=0), "kurt": stats.kurtosis(x, axis=0)}
 
     def reference(self, key: jax.Array, n: int) -> jax.Array:
@@ -112,8 +117,14 @@ def _grid(spec, p):
     return _mixture(spec, "grid", np.ones(len(means)), means, p["std"])
 
 
+def _noise(spec, p):
+    if p["noise"] < 0:
+        raise ConfigError(f"target {spec!r}: parameter noise must be >= 0, got {p['noise']:g}")
+    return p["noise"]
+
+
 def _spiral(spec, p):
-    noise = p["noise"]
+    noise = _noise(spec, p)
 
     def sample(key, n):  # swiss roll in 2-D: t in [1.5 pi, 4.5 pi], scaled to about unit std
         kt, kn = jax.random.split(key)
@@ -125,7 +136,7 @@ def _spiral(spec, p):
 
 
 def _moons(spec, p):
-    noise = p["noise"]
+    noise = _noise(spec, p)
 
     def sample(key, n):  # two interleaved half circles, as sklearn's make_moons
         kt, kc, kn = jax.random.split(key, 3)
@@ -194,7 +205,8 @@ def _mixture_1d(spec, p):
     if weights is None:
         weights = [1.0] * len(means)
     if not len(means) == len(stds) == len(weights):
-        raise ConfigError(f"target {spec!r}: weights, means and stds must have the same length")
+        raise ConfigError(f"target {spec!r}: weights, means and stds must have the same length, got "
+                          f"{len(weights)}, {len(means)} and {len(stds)}")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ConfigError(f"target {spec!r}: weights must be >= 0 and not all 0")
     return _mixture(spec, "mixture", weights, np.asarray(means, float)[:, None], stds)
@@ -232,6 +244,19 @@ DESCRIPTIONS = {
     "spiral": "2-D swiss roll with Gaussian noise",
     "moons": "2-D two moons with Gaussian noise",
 }
+EXAMPLES = {"mixture": "mixture:weights=0.3,0.7;means=-2,3;stds=0.5,1", "ring": "ring:modes=8,radius=1,std=0.01",
+            "grid": "grid:side=5,spacing=2,std=0.05"}
+
+
+def example(name: str) -> str:
+    """A spec for target `name` that parses: its defaults, lists comma-separated and then ';' between parameters."""
+    if name in EXAMPLES:
+        return EXAMPLES[name]
+    defaults, lists = TARGETS[name][1], TARGETS[name][3]
+    fmt = lambda v: ",".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:g}"  # noqa: E731
+    return f"{name}:" + (";" if lists else ",").join(f"{k}={fmt(v)}" for k, v in defaults.items() if v is not None)
+
+
 _SPLIT = re.compile(r"[;,](?=\s*[A-Za-z_]\w*\s*=)")
 
 
@@ -242,12 +267,15 @@ def parse(spec: str) -> Target:
     if name not in TARGETS:
         raise ConfigError(f"target {spec!r}: unknown target {name!r}, expected one of {', '.join(TARGETS)}")
     build, defaults, positive, lists = TARGETS[name]
-    params = dict(defaults)
+    params, seen = dict(defaults), set()
     for part in (_SPLIT.split(rest) if rest.strip() else []):
         key, eq, value = part.partition("=")
         key = key.strip()
         if not eq or key not in defaults:
             raise ConfigError(f"target {spec!r}: unknown parameter {part.strip()!r}, {name} takes {', '.join(defaults)}")
+        if key in seen:
+            raise ConfigError(f"target {spec!r}: parameter {key} given twice")
+        seen.add(key)
         try:
             values = [float(v) for v in value.split(",")]
         except ValueError:

@@ -84,6 +84,10 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
         if best is not None:
             rep["best"] = {"step": int(best["step"][k]), "score": float(best["score"][k])}
         reps.append(rep)
+    for s in metrics.JOINT:  # dim > 1: the joint distance and the correlation error, beside their floors
+        if s in result:
+            for k in range(K):
+                reps[k][s], reps[k][f"{s}_ratio"] = float(result[s][k]), float(r[s][k])
     finite = np.isfinite(ks_ratio + w1_ratio)
     score = np.where(finite, np.maximum(ks_ratio, w1_ratio), np.inf)
     count = lambda name: sum(name in p for p in problems)  # noqa: E731
@@ -92,6 +96,9 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
              "ks_ratio": {"median": float(np.median(ks_ratio)), "p90": float(np.percentile(ks_ratio, 90))},
              "w1_ratio": {"median": float(np.median(w1_ratio)), "p90": float(np.percentile(w1_ratio, 90))},
              "best": int(np.argmin(score))}
+    for s in metrics.JOINT:
+        if s in result:
+            table[f"{s}_ratio"] = {"median": float(np.median(r[s])), "p90": float(np.percentile(r[s], 90))}
     return {"target": cfg.target.spec, "preset": cfg.preset, "n_samples": cfg.eval.n_samples,
             "target_moments": target_moments, "floor": floor, "table": table, "replicates": reps}
 
@@ -120,6 +127,9 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     t = cfg.train
     K = t.replicates
     target = make_target(cfg.target)  # bad targets and data files fail here, before anything is written
+    if target.train_data is not None and target.train_data.shape[0] < t.batch_size:
+        raise ConfigError(f"{cfg.target.data}: {target.train_data.shape[0]} training rows (after holding out "
+                          f"{cfg.target.holdout:.0%}) are fewer than a batch (train.batch_size={t.batch_size})")
     out = Path(out) if out else Path("runs") / default_name(cfg, target.name)
     if not out.parent.exists() and out.parent == Path("runs"):
         out.parent.mkdir()
@@ -149,6 +159,10 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
 
     out.mkdir(exist_ok=True)
     atomic_write(out / "config.toml", dumps(cfg))
+    if target.train_data is not None:  # standardisation and columns, so the run samples even if the file moves
+        from .data import META, meta
+
+        write_json(out / META, meta(target, cfg.target))
     if resume and (out / "metrics.jsonl").exists():  # rows past the checkpoint are redone
         kept = [r for r in read_jsonl(out / "metrics.jsonl") if r.get("step", 0) <= step]
         atomic_write(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
@@ -243,6 +257,10 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         logs = {k: np.asarray(last[k]) for k in ("d_fake_out", "g_grad") if k in last}
     guard = np.stack([np.asarray(states["nonfinite"]), np.asarray(states["nonfinite_step"])], 1)  # (K, 2)
     summary = summarize(cfg, result, floor, logs, target_moments, guard, first_step, best)
+    if target.components is not None:  # mixtures: modes captured, high quality, reverse KL (VEEGAN/PacGAN)
+        from . import modes
+
+        summary["modes"] = modes.evaluate(gan.sample, states, target)
     done = max(step - start, 1)
     summary["timing"] = {"compile_s": compile_s, "train_s": train_s, "us_per_step": 1e6 * train_s / done,
                          "replicate_steps_per_s": done * K / max(train_s, 1e-9), "resumed_at": start}

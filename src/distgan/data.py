@@ -1,0 +1,309 @@
+"""Data files as targets: read CSV, TSV, NPY or Parquet columns, standardise them, hold some rows out, write samples.
+
+    distgan train --data file.csv --columns a,b      # learn columns a and b of file.csv
+    distgan sample RUN -o out.csv                    # the same column names, in the data's units
+
+CSV and TSV files have a header line; a value's position is reported as its line in the file (the header is line
+1). NPY files hold a plain numeric array (n,) or (n, dim) (columns named x0, x1, ...) or a structured array with
+named fields; Parquet files need pyarrow (`pip install distgan[parquet]`). NPY and Parquet positions are 0-based
+row indices. Every problem is a ConfigError whose one line names the file and the column, row or line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import ConfigError
+from .targets import Target
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".npy": "npy", ".parquet": "parquet"}
+SPLIT_SEED = 0  # the held-out rows are the same in every run of the same file
+META = "data.json"  # the run folder's record of the data: path, columns, standardisation, kinds
+
+
+def file_format(path: Path, what: str = "--data") -> str:
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"{what} {path}: unknown file type {Path(path).suffix!r}, expected {', '.join(FORMATS)}")
+    return fmt
+
+
+def _wanted(path: Path, available: list[str], columns: str) -> list[str] | None:
+    """The requested column names in order, or None for 'every numeric column'."""
+    if not columns.strip():
+        return None
+    names = [c.strip() for c in columns.split(",")]
+    for c in names:
+        if not c:
+            raise ConfigError(f"--columns {columns!r}: empty column name")
+        if c not in available:
+            raise ConfigError(f"{path}: no column {c!r} (columns: {', '.join(available)})")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"--columns {columns!r}: a column is named twice")
+    return names
+
+
+def _read_text(path: Path, delimiter: str, columns: str) -> tuple[list[str], np.ndarray, list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (cannot decode as UTF-8)") from None
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    lines = [i + 1 for i, r in enumerate(rows) if any(v.strip() for v in r)]  # 1-based file lines, blank skipped
+    rows = [r for r in rows if any(v.strip() for v in r)]
+    if not rows:
+        raise ConfigError(f"{path}: empty file (expected a header line, then data)")
+    header = [h.strip() for h in rows[0]]
+    if len(rows) == 1:
+        raise ConfigError(f"{path}: no data rows after the header line")
+    names = _wanted(path, header, columns)
+    if names is None:  # every column whose first value is a number
+        names = [h for i, h in enumerate(header) if _is_number(rows[1][i] if i < len(rows[1]) else "")]
+        if not names:
+            raise ConfigError(f"{path}: no numeric column (first data line {lines[1]} has no numbers)")
+    idx = [header.index(c) for c in names]
+    x = np.empty((len(rows) - 1, len(idx)))
+    kinds = ["int"] * len(idx)
+    for r, (line, row) in enumerate(zip(lines[1:], rows[1:])):
+        if len(row) != len(header):
+            raise ConfigError(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}")
+        for j, i in enumerate(idx):
+            v = row[i].strip()
+            try:
+                x[r, j] = float(v)
+            except ValueError:
+                raise ConfigError(f"{path}: line {line}, column {names[j]!r}: not a number: {v!r}") from None
+            if kinds[j] == "int" and not _is_int(v):
+                kinds[j] = "float"
+    return names, x, kinds
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_int(v: str) -> bool:
+    try:
+        int(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _read_npy(path: Path, columns: str) -> tuple[list[str], np.ndarray, list[str], bool]:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ConfigError(f"{path}: not a readable .npy file ({str(e).splitlines()[0][:100]})") from None
+    structured = a.dtype.names is not None
+    if structured:
+        available = list(a.dtype.names)
+        if a.ndim != 1:
+            raise ConfigError(f"{path}: expected a 1-D structured array, got shape {a.shape}")
+        names = _wanted(path, available, columns) or [c for c in available if a.dtype[c].kind in "iufb"]
+        for c in names:
+            if a.dtype[c].kind not in "iufb":
+                raise ConfigError(f"{path}: column {c!r} is not numeric (dtype {a.dtype[c]})")
+        cols = [a[c] for c in names]
+    else:
+        if a.dtype.kind not in "iufb":
+            raise ConfigError(f"{path}: expected a numeric array, got dtype {a.dtype}")
+        if a.ndim == 1:
+            a = a[:, None]
+        if a.ndim != 2:
+            raise ConfigError(f"{path}: expected an array of shape (n,) or (n, dim), got {a.shape}")
+        available = [f"x{i}" for i in range(a.shape[1])]
+        names = _wanted(path, available, columns) or available
+        cols = [a[:, available.index(c)] for c in names]
+    if not names:
+        raise ConfigError(f"{path}: no numeric column")
+    x = np.stack([np.asarray(c, np.float64) for c in cols], 1) if cols[0].size else np.empty((0, len(cols)))
+    kinds = ["int" if c.dtype.kind in "iub" else "float" for c in cols]
+    return names, x, kinds, structured
+
+
+def _read_parquet(path: Path, columns: str) -> tuple[list[str], np.ndarray, list[str]]:
+    try:
+        import pyarrow.parquet as pq  # optional: only for .parquet files
+    except ImportError:
+        raise ConfigError(f"{path}: reading Parquet needs pyarrow (pip install 'distgan[parquet]')") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises its own error types for every kind of bad file
+        raise ConfigError(f"{path}: not a readable Parquet file ({str(e).splitlines()[0][:100]})") from None
+    import pyarrow.types as pt
+
+    available = table.column_names
+    names = _wanted(path, available, columns)
+    numeric = lambda c: pt.is_integer(table.schema.field(c).type) or pt.is_floating(table.schema.field(c).type)  # noqa: E731
+    if names is None:
+        names = [c for c in available if numeric(c)]
+        if not names:
+            raise ConfigError(f"{path}: no numeric column")
+    cols, kinds = [], []
+    for c in names:
+        if not numeric(c):
+            raise ConfigError(f"{path}: column {c!r} is not numeric (type {table.schema.field(c).type})")
+        col = table.column(c)
+        if col.null_count:
+            row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+            raise ConfigError(f"{path}: row {row}, column {c!r}: missing value (null)")
+        cols.append(col.to_numpy().astype(np.float64))
+        kinds.append("int" if pt.is_integer(table.schema.field(c).type) else "float")
+    return names, np.stack(cols, 1) if cols else np.empty((0, 0)), kinds
+
+
+def read_columns(path: str | Path, columns: str = "") -> tuple[list[str], np.ndarray, dict]:
+    """Read and check a data file: (column names, values (n, dim) float64, info with format, kinds, sha256)."""
+    path = Path(path)
+    fmt = file_format(path)
+    if not path.exists():
+        raise ConfigError(f"--data {path}: data file not found")
+    if not path.is_file():
+        raise ConfigError(f"--data {path}: not a file")
+    if path.stat().st_size == 0:
+        raise ConfigError(f"{path}: empty file")
+    structured = False
+    if fmt in ("csv", "tsv"):
+        names, x, kinds = _read_text(path, "," if fmt == "csv" else "\t", columns)
+    elif fmt == "npy":
+        names, x, kinds, structured = _read_npy(path, columns)
+    else:
+        names, x, kinds = _read_parquet(path, columns)
+    if x.shape[0] == 0:
+        raise ConfigError(f"{path}: no data rows")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        r, j = map(int, np.argwhere(bad)[0])
+        where = f"line {_line_of(path, r)}" if fmt in ("csv", "tsv") else f"row {r}"
+        raise ConfigError(f"{path}: {where}, column {names[j]!r}: {x[r, j]} (NaN and infinity are not data)")
+    for j, c in enumerate(names):
+        if np.all(x[:, j] == x[0, j]):
+            raise ConfigError(f"{path}: column {c!r} is constant ({x[0, j]:g} in every row): nothing to learn")
+    info = {"format": fmt, "kinds": kinds, "structured": structured,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return names, x, info
+
+
+def _line_of(path: Path, r: int) -> int:
+    """The file line of data row r (0-based) in a CSV/TSV file, counting the header and skipping blank lines."""
+    seen = -1
+    for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines()):
+        if line.strip():
+            seen += 1
+            if seen == r + 1:
+                return i + 1
+    return r + 2
+
+
+def split(n: int, holdout: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed random split of n rows: (training rows, held-out rows); holdout 0 holds out nothing."""
+    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
+    n_out = int(round(holdout * n))
+    return np.sort(perm[n_out:]), np.sort(perm[:n_out])
+
+
+def load_data_target(tc) -> Target:
+    """The Target of a data file: training rows standardised per column, the held-out rows for metrics."""
+    names, x, info = read_columns(tc.data, tc.columns)
+    train_idx, held_idx = split(x.shape[0], tc.holdout)
+    if len(train_idx) < 2 or (tc.holdout > 0 and len(held_idx) < 2):
+        raise ConfigError(f"{tc.data}: {x.shape[0]} rows are too few to hold out {tc.holdout:.0%} "
+                          "and train on the rest")
+    shift, scale = x[train_idx].mean(0), x[train_idx].std(0)
+    if np.any(scale == 0):
+        c = names[int(np.argmin(scale))]
+        raise ConfigError(f"{tc.data}: column {c!r} is constant in the training rows: nothing to learn")
+    z = ((x - shift) / scale).astype(np.float32)
+    train, held = z[train_idx], z[held_idx] if tc.holdout > 0 else z[train_idx]
+    return make(tc.data, names, shift, scale, train, held, info)
+
+
+def make(path, names, shift, scale, train: np.ndarray | None, held: np.ndarray | None, info: dict) -> Target:
+    """A Target over standardised rows; without rows (a run whose data file has moved) it can only map samples."""
+    dim = len(names)
+    if train is not None:
+        rows = jnp.asarray(train)
+
+        def sample(key, n):  # n training rows drawn with replacement: the real minibatch
+            return rows[jax.random.randint(key, (n,), 0, rows.shape[0])]
+    else:
+        def sample(key, n):
+            raise ConfigError(f"--data {path}: data file not found (training and evaluation need it)")
+    spec = f"data:{path}[{','.join(names)}]"
+    return Target(spec, "data", dim, sample, columns=tuple(names), data=held, train_data=train, info=info,
+                  shift=np.asarray(shift, np.float64), scale=np.asarray(scale, np.float64))
+
+
+def meta(target: Target, tc) -> dict:
+    """What a run folder keeps of its data: enough to sample in the data's units without the file."""
+    return {"path": str(Path(tc.data).resolve()), "columns": list(target.columns), "shift": target.shift.tolist(),
+            "scale": target.scale.tolist(), "train_rows": int(target.train_data.shape[0]),
+            "holdout_rows": int(target.data.shape[0]), **target.info}
+
+
+def load_run_target(tc, folder: Path) -> Target:
+    """A run's data target: the file when it is still there (checked against the record), else the record alone."""
+    record_path = Path(folder) / META
+    record = json.loads(record_path.read_text()) if record_path.exists() else None
+    path = Path(tc.data)
+    if not path.exists() and record is not None and Path(record["path"]).exists():
+        path = Path(record["path"])  # the run was started from another working directory
+    if path.exists():
+        tc = type(tc)(**{**tc.__dict__, "data": str(path)})
+        target = load_data_target(tc)
+        if record is not None:
+            if target.info["sha256"] != record["sha256"]:
+                raise ConfigError(f"--data {path}: the data file changed since this run was trained "
+                                  f"(recorded in {record_path})")
+            target.shift, target.scale = np.asarray(record["shift"]), np.asarray(record["scale"])
+        return target
+    if record is None:
+        raise ConfigError(f"--data {tc.data}: data file not found, and the run folder has no {META}")
+    return make(record["path"], record["columns"], record["shift"], record["scale"], None, None, record)
+
+
+def write_samples(path: str | Path, x: np.ndarray, columns: tuple[str, ...], info: dict | None = None) -> None:
+    """Write samples (n, dim) in the data's units; the file type follows the extension, ints are rounded back."""
+    from .runs import atomic_write
+
+    path = Path(path)
+    fmt = file_format(path, "-o")
+    kinds = (info or {}).get("kinds") or ["float"] * x.shape[1]
+    cols = [np.rint(x[:, j]).astype(np.int64) if k == "int" else x[:, j] for j, k in enumerate(kinds)]
+    if fmt in ("csv", "tsv"):
+        sep = "," if fmt == "csv" else "\t"
+        fmt_one = lambda v: str(int(v)) if isinstance(v, np.integer) else repr(float(v))  # noqa: E731
+        lines = [sep.join(columns)] + [sep.join(fmt_one(c[i]) for c in cols) for i in range(x.shape[0])]
+        atomic_write(path, "\n".join(lines) + "\n")
+    elif fmt == "npy":
+        buf = io.BytesIO()
+        if (info or {}).get("structured"):
+            a = np.empty(x.shape[0], dtype=[(c, col.dtype) for c, col in zip(columns, cols)])
+            for c, col in zip(columns, cols):
+                a[c] = col
+        else:
+            a = x if all(k == "float" for k in kinds) else np.stack(cols, 1)
+        np.save(buf, a)
+        atomic_write(path, buf.getvalue())
+    else:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ConfigError(f"-o {path}: writing Parquet needs pyarrow (pip install 'distgan[parquet]')") from None
+        buf = pa.BufferOutputStream()
+        pq.write_table(pa.table(dict(zip(columns, cols))), buf)
+        atomic_write(path, buf.getvalue().to_pybytes())
