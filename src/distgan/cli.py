@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -80,18 +79,23 @@ def config_from_args(args) -> Config:  # noqa: F821
     return config.validate(cfg)
 
 
-def _select_device(device: str) -> None:
-    """Pin JAX's platform before JAX starts: --device cpu|gpu|auto."""
-    if device == "cpu":
-        os.environ["JAX_PLATFORMS"] = "cpu"
-    elif device == "gpu":
-        os.environ["JAX_PLATFORMS"] = "cuda"
+def _select_device(device: str) -> str:
+    """Pin JAX's platform before it starts a backend: --device cpu|gpu|auto (auto: the GPU when JAX sees one).
+
+    JAX reads JAX_PLATFORMS when it is imported, which `python -m distgan` has already done: set the config instead.
+    Returns the platform in use ('cpu' or 'gpu').
+    """
     import jax
 
+    if device != "auto":
+        jax.config.update("jax_platforms", {"cpu": "cpu", "gpu": "cuda"}[device])
     try:
-        jax.devices()
-    except RuntimeError:
+        platform = jax.devices()[0].platform
+    except (RuntimeError, AssertionError):  # no such platform: jax 0.10 asserts, earlier versions raise
         raise ConfigError(f"--device {device}: JAX sees no such device (is the CUDA build of jaxlib installed?)") from None
+    if device == "gpu" and platform != "gpu":
+        raise ConfigError(f"--device gpu: JAX sees no GPU, only {platform}")
+    return platform
 
 
 def format_fit(summary: dict, k: int = 0) -> list[str]:

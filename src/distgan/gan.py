@@ -57,7 +57,8 @@ class GAN:
         """I: G's input. -> (n, noise_dim)"""
         shape = (n, self.cfg.model.noise_dim)
         z = jax.random.uniform(key, shape) if self.cfg.model.noise == "uniform" else jax.random.normal(key, shape)
-        # materialise z: fused into G's first layer, XLA would recompute each random number once per hidden unit
+        # rem(u, 2) == u exactly for u in [0, 1), but XLA counts it expensive and so materialises z: fused into G's
+        # first layer (an outer product), each random number would be recomputed once per hidden unit
         return jax.lax.rem(z, 2.0) if self.cfg.model.noise == "uniform" else z
 
     def G(self, params, z: jax.Array) -> jax.Array:
@@ -105,7 +106,8 @@ class GAN:
     def step(self, state: dict) -> tuple[dict, dict]:
         """One training step: d_steps D updates, then g_steps G updates (the seed's loop body)."""
         t, B = self.cfg.train, self.cfg.train.batch_size
-        key = jax.random.fold_in(jax.random.wrap_key_data(state["key"], impl=PRNG), state["step"])  # step t's randomness depends on (seed, t) alone
+        key = jax.random.wrap_key_data(state["key"], impl=PRNG)
+        key = jax.random.fold_in(key, state["step"])  # step t's randomness depends on (seed, t) alone
         G, D, opt_G, opt_D = state["G"], state["D"], state["opt_G"], state["opt_D"]
         for i in range(t.d_steps):
             kr, kz, kp = jax.random.split(jax.random.fold_in(key, i), 3)
@@ -146,6 +148,7 @@ def run_steps(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
     return states, logs
 
 
+@partial(jax.jit, static_argnums=(0, 2))  # one compiled call, not one per eager op of the initialisers
 def init_states(gan: GAN, seed: int, replicates: int) -> dict:
     """States for replicates seed, seed + 1, ..., stacked on a leading axis K."""
     return jax.vmap(gan.init)(seed + jnp.arange(replicates))

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from . import metrics
+from . import memory, metrics
 from .config import Config, dumps, validate
 from .gan import GAN, init_states, run_steps
 from .runs import Run, append_jsonl, atomic_write, check_out_dir, default_name, save_checkpoint, write_json
@@ -65,22 +65,24 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     check_out_dir(out)
     gan = GAN(cfg, target)
     eval_every = math.ceil(t.eval_every / t.log_every) * t.log_every
+    # compile on the states' shapes, check that K fits the device, and only then allocate the states
+    chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
+    t0 = time.perf_counter()
+    compiled = chunk.lower(gan, jax.eval_shape(init_states, gan, t.seed, t.replicates), min(t.log_every, t.steps)).compile()
+    compile_s = time.perf_counter() - t0
+    memory.check(compiled, t.replicates, metrics.block_size(t.replicates, cfg.eval.n_samples, gan.dim),
+                 cfg.eval.n_samples, gan.dim)
+    states = init_states(gan, t.seed, t.replicates)  # every leaf (K, ...)
     floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
     target_moments = target.moments()
     evaluate = metrics.evaluator(gan.sample, target, cfg.eval.n_samples)
-
-    states = init_states(gan, t.seed, t.replicates)  # every leaf (K, ...)
-    chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
-    t0 = time.perf_counter()
-    compiled = chunk.lower(gan, states, min(t.log_every, t.steps)).compile()
-    compile_s = time.perf_counter() - t0
 
     out.mkdir(exist_ok=True)
     atomic_write(out / "config.toml", dumps(cfg))
     (out / "metrics.jsonl").unlink(missing_ok=True)
     bar = tqdm(total=t.steps, unit="step", disable=(not sys.stderr.isatty()) if progress is None else not progress,
                dynamic_ncols=True, leave=False)
-    say = tqdm.write if not bar.disable else echo
+    say = tqdm.write if not bar.disable else (echo or (lambda line: None))
     if t.replicates > 1:
         say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); lines show replicate 0")
     rows, step, train_s, within = [], 0, 0.0, None
@@ -110,6 +112,9 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         if within is not None:
             postfix["in floor"] = f"{within.mean():.0%}"
         bar.set_postfix(postfix, refresh=False)
+        if bar.disable and "fit" in row and t.replicates > 1:  # no bar: the same figures in words
+            say(f"step {step}: {postfix['steps/s']} steps/s, {postfix['rep-steps/s']} replicate-steps/s, "
+                f"{postfix['in floor']} of replicates within the noise floor")
     bar.close()
 
     save_checkpoint(out, states, {"step": step, "config": dumps(cfg)})
