@@ -67,10 +67,10 @@ def run_worker(K, steps, chunk, device, cores=None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_seed(steps: int, python: str) -> dict:
+def run_seed(steps: int, python: str, script: Path) -> dict:
     """The seed script on one thread, one core; its FINAL line's us_per_step."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    out = subprocess.run([python, str(SEED_SCRIPT), str(steps), "0"], capture_output=True, text=True, env=env,
+    out = subprocess.run([python, str(script), str(steps), "0"], capture_output=True, text=True, env=env,
                          check=True, preexec_fn=lambda: os.sched_setaffinity(0, {0}))
     final = [line for line in out.stdout.splitlines() if line.startswith("FINAL")][-1]
     return {"us_per_step": float(re.search(r"us_per_step=([\d.]+)", final).group(1))}
@@ -84,6 +84,7 @@ def main() -> None:
     p.add_argument("--seed-steps", type=int, default=2000, help="steps of the seed script per measurement")
     p.add_argument("--chunk", type=int, default=200, help="steps per compiled chunk (train.log_every)")
     p.add_argument("--curve", default=None, help="comma-separated K values (default: CPU 1..1024, GPU 1..65536)")
+    p.add_argument("--seed-script", default=str(SEED_SCRIPT), help="the seed baseline (default ../shared/seed/seed_gan.py)")
     p.add_argument("--torch-python", default=sys.executable, help="the Python that has torch, for the seed script")
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
@@ -97,9 +98,9 @@ def main() -> None:
     # name -> (function giving one measurement); each round runs every entry once, in this order
     plan = {}
     if a.device == "cpu":
-        if not SEED_SCRIPT.exists():
-            sys.exit(f"speed.py: the seed script is not at {SEED_SCRIPT} (shared/ must sit beside the repository)")
-        plan["seed script (torch, 1 thread)"] = lambda: run_seed(a.seed_steps, a.torch_python)
+        if not Path(a.seed_script).exists():
+            sys.exit(f"speed.py: the seed script is not at {a.seed_script} (shared/ must sit beside the repository)")
+        plan["seed script (torch, 1 thread)"] = lambda: run_seed(a.seed_steps, a.torch_python, a.seed_script)
         plan["distgan K=1, 1 core"] = lambda: run_worker(1, a.steps, a.chunk, "cpu", {min(all_cores)})
         plan[f"distgan K=1, {len(all_cores)} cores"] = lambda: run_worker(1, a.steps, a.chunk, "cpu")
     for K in curve:
