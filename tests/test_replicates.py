@@ -22,6 +22,11 @@ STEPS = 200
 SRC = str(Path(distgan.__file__).parents[1])
 
 
+@pytest.fixture(autouse=True)
+def _no_compile_cache(monkeypatch):
+    monkeypatch.setenv("DISTGAN_XLA_CACHE", "")  # the CLI would keep compiled programs in ~/.cache
+
+
 def _gan(d_input: str) -> GAN:
     cfg = distgan.preset("seed")
     cfg.model.d_input = d_input  # 'batch': the seed's whole-batch D; 'sample': a per-sample D
