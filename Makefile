@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/distgan train $(ARGS)
+	$(VENV)/bin/distgan train --compare seed $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(ARGS)

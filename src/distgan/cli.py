@@ -29,6 +29,8 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", help="seed of the first replicate (train.seed)")
     p.add_argument("--replicates", help="independent GANs trained at once (train.replicates)")
     p.add_argument("--out", help="run folder to write (default runs/TARGET-PRESET-sSEED)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run folder RUN from its checkpoint, bit-identically; "
+                   "its config is used, and only --steps (larger, constant schedule) may change it")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -37,17 +39,35 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="distgan", description="Learn low-dimensional distributions with GANs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_training_flags(sub.add_parser("train", help="train GANs and write a run folder"))
+    p = sub.add_parser("train", help="train GANs and write a run folder")
+    _add_training_flags(p)
+    p.add_argument("--compare", metavar="PRESET",
+                   help="then train PRESET on the same target, steps, seeds and evaluation, and print its verdict too")
     p = sub.add_parser("sample", help="draw from a trained generator into .csv or .npy")
     p.add_argument("run", help="run folder")
     p.add_argument("-n", type=int, default=10000, help="number of samples")
     p.add_argument("-o", "--output", required=True, help="output file, .csv or .npy")
     p.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same samples")
     p.add_argument("--replicate", type=int, default=0, help="which replicate's generator")
+    p.add_argument("--at", choices=("last", "best"), default="last",
+                   help="the last checkpoint or each replicate's best point by fit ratio")
     p = sub.add_parser("evaluate", help="recompute and print the fit of a finished run")
     p.add_argument("run", help="run folder")
     p.add_argument("--replicate", type=int, help="report one replicate (default: replicate 0, and the table)")
+    p.add_argument("--at", choices=("last", "best"), default="last",
+                   help="the last checkpoint or each replicate's best point by fit ratio")
     sub.add_parser("presets", help="list the presets")
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    p = bench.add_parser("fit", help="train presets over many seeds; report the fit ratios' distribution over seeds")
+    p.add_argument("--presets", default="default,seed", help="comma-separated presets to compare (default: default,seed)")
+    p.add_argument("--seeds", type=int, default=64, help="seeds per preset, trained at once as replicates (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--target", help="target spec (default: each preset's, N(4, 1.25))")
+    p.add_argument("--steps", help="training steps for every preset (default: the first preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override one field in every preset (repeatable), e.g. --set eval.n_samples=2000")
+    p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
     sub.add_parser("targets", help="list the built-in targets and their parameters")
     return parser
 
@@ -141,21 +161,109 @@ def _compile_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+def config_for_resume(args) -> Config:  # noqa: F821
+    """The run folder's own config; flags that would change the computation are refused, --steps may extend it."""
+    from . import config
+    from .runs import load_config
+
+    changing = [f"--{f}" for f in ("preset", "config", "target", "data", "columns", "seed", "replicates", "out")
+                if getattr(args, f) is not None] + (["--set"] if args.set else [])
+    if changing:
+        raise ConfigError(f"--resume takes its config from the run folder; {', '.join(changing)} would change the "
+                          "run (start a new run instead)")
+    cfg = load_config(args.resume)
+    if args.steps is not None:
+        old = cfg.train.steps
+        config.set_field(cfg, "train.steps", args.steps)
+        if cfg.train.steps < old:
+            raise ConfigError(f"--steps {cfg.train.steps}: the run has {old} steps; --resume can only extend it")
+        if cfg.train.steps > old and cfg.train.schedule != "constant":
+            raise ConfigError(f"--steps: the {cfg.train.schedule} schedule depends on the number of steps, so this "
+                              "run cannot be extended")
+    return config.validate(cfg)
+
+
 def cmd_train(args) -> int:
-    cfg = config_from_args(args)
+    cfg = config_for_resume(args) if args.resume else config_from_args(args)
     _select_device(args.device)
     _compile_cache()
-    from .train import train
+    from .train import Interrupted, train
 
-    run = train(cfg, args.out, echo=None if args.quiet else print, plots=not args.no_plots)
+    other = None
+    if args.compare:  # checked before training: a bad name fails in a second, not after the main run
+        from . import presets
+
+        other = presets.get(args.compare)
+        other.target, other.eval = cfg.target, cfg.eval
+        for name in ("steps", "seed", "replicates", "log_every", "eval_every"):
+            setattr(other.train, name, getattr(cfg.train, name))
+    try:
+        run = train(cfg, args.resume or args.out, echo=None if args.quiet else print, plots=not args.no_plots,
+                    resume=bool(args.resume))
+    except Interrupted as e:
+        print(f"distgan: {one_line(str(e))}", file=sys.stderr)
+        return e.code
     s = run.summary
     for line in format_fit(s, 0) + (format_table(s) if run.replicates > 1 else []):
         print(line)
     tm = s["timing"]
+    if run.summary["timing"]["resumed_at"]:
+        print(f"resumed at step {run.summary['timing']['resumed_at']}")
     print(f"trained {cfg.train.steps} steps x {run.replicates} replicate(s) in {tm['train_s']:.1f} s "
           f"(+{tm['compile_s']:.1f} s compile): {tm['us_per_step']:.0f} us/step, "
           f"{tm['replicate_steps_per_s']:.3g} replicate-steps/s")
     print(f"run folder: {run.folder}")
+    if other is not None:
+        out = run.folder.parent / f"{run.folder.name}-vs-{args.compare}"
+        print(f"\nfor comparison, preset {args.compare!r} on the same target, {cfg.train.steps} steps and seed(s):")
+        cmp = train(other, out, echo=lambda *a: None, progress=False, plots=not args.no_plots)
+        c = cmp.summary
+        print(f"  {args.compare}: " + c["replicates"][0]["verdict"])
+        print(f"  {cfg.preset}: " + s["replicates"][0]["verdict"])
+        if run.replicates > 1:
+            for name, summary in ((cfg.preset, s), (args.compare, c)):
+                t = summary["table"]
+                print(f"  {name} over {t['replicates']} seeds: {t['within_floor']} within the noise floor, "
+                      f"KS ratio median {t['ks_ratio']['median']:.2f}, W1 ratio median {t['w1_ratio']['median']:.2f}")
+        print(f"  ({args.compare} run folder: {cmp.folder})")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from . import config, presets
+
+    names = [n.strip() for n in args.presets.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--presets: expected at least one preset name")
+    if args.seeds <= 0:
+        raise ConfigError(f"--seeds {args.seeds}: expected a positive number of seeds")
+    configs = {}
+    for name in names:
+        cfg = presets.get(name)
+        for item in args.set:
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE")
+            config.set_field(cfg, key.strip(), value.strip())
+        if args.target is not None:
+            config.set_field(cfg, "target.spec", args.target)
+        config.set_field(cfg, "train.steps", args.steps if args.steps is not None else
+                         (configs[names[0]].train.steps if configs else cfg.train.steps))
+        cfg.train.seed, cfg.train.replicates = args.seed, args.seeds
+        cfg.train.eval_every = cfg.train.log_every = cfg.train.steps  # one jitted chunk and one evaluation
+        configs[name] = config.validate(cfg)
+    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        raise ConfigError(f"--out {args.out}: directory exists and is not empty (choose another --out)")
+    _select_device(args.device)
+    from .bench import bench_fit, verdict
+
+    first = configs[names[0]]
+    print(f"bench fit: {first.target.spec}, seeds {args.seed}..{args.seed + args.seeds - 1}, "
+          f"{first.eval.n_samples} samples per evaluation against a fresh real sample; "
+          f"ratio = statistic / noise-floor median")
+    results = bench_fit(configs, args.out)
+    for name, r in results.items():
+        print(f"{name}: {verdict(r)} (median KS <= 1.1, median W1 <= 1.2, p90 of each <= 1.5, no collapse/divergence)")
     return 0
 
 
@@ -165,11 +273,13 @@ def cmd_sample(args) -> int:
         raise ConfigError(f"-o {out}: expected a .csv or .npy file name")
     if not out.parent.is_dir():
         raise ConfigError(f"-o {out}: directory {out.parent} does not exist")
+    if out.is_dir():
+        raise ConfigError(f"-o {out}: is a directory, expected a file name")
     if args.n <= 0:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
     from .runs import atomic_write, load
 
-    run = load(args.run)
+    run = load(args.run, args.at)
     x = run.sample(args.n, seed=args.seed, replicate=args.replicate)
     if out.suffix == ".npy":
         import io
@@ -181,7 +291,7 @@ def cmd_sample(args) -> int:
         names = run.target.columns or (("x",) if x.shape[1] == 1 else tuple(f"x{i}" for i in range(x.shape[1])))
         lines = [",".join(names)] + [",".join(repr(float(v)) for v in row) for row in x]
         atomic_write(out, "\n".join(lines) + "\n")
-    print(f"wrote {args.n} samples of replicate {args.replicate} to {out}")
+    print(f"wrote {args.n} samples of replicate {args.replicate} ({args.at}) to {out}")
     return 0
 
 
@@ -190,17 +300,21 @@ def cmd_evaluate(args) -> int:
     from .runs import load
     from .train import summarize
 
-    run = load(args.run)
+    run = load(args.run, args.at)
     k = args.replicate or 0
     run.state(k)  # checks the replicate index
     cfg, target = run.cfg, run.target
-    step = int(np.asarray(run.states["step"])[0])
+    step = run.step
     floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
     result = metrics.evaluator(run.gan.sample, target, cfg.eval.n_samples)(run.states, step)
     last = run.metrics[-1] if run.metrics else {}
     logs = {key: np.asarray(last[key]) for key in ("d_fake_out", "g_grad") if key in last}
-    summary = summarize(cfg, result, floor, logs, target.moments())
-    print(f"run {run.folder}: {cfg.target.spec}, preset {cfg.preset}, step {step}")
+    guard = np.stack([np.asarray(run.states["nonfinite"]), np.asarray(run.states["nonfinite_step"])], 1)
+    saved = run.summary.get("replicates", [])
+    first = [r.get("first_step", {}) for r in saved] if len(saved) == run.replicates else None
+    summary = summarize(cfg, result, floor, logs, target.moments(), guard, first)
+    at = "the last checkpoint" if args.at == "last" else "each replicate's best point (best.safetensors)"
+    print(f"run {run.folder}: {cfg.target.spec}, preset {cfg.preset}, step {step}, {at}")
     for line in format_fit(summary, k) + (format_table(summary) if run.replicates > 1 and args.replicate is None else []):
         print(line)
     return 0
@@ -223,13 +337,21 @@ def cmd_targets(args) -> int:
     return 0
 
 
+_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(message: str) -> str:
+    """The message with any line breaks (from a file name, a value, a flag) written as escapes."""
+    return message.translate(_BREAKS)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "presets": cmd_presets,
-                "targets": cmd_targets}[args.command](args)
+                "targets": cmd_targets, "bench": cmd_bench}[args.command](args)
     except ConfigError as e:
-        print(f"distgan: error: {e}", file=sys.stderr)
+        print(f"distgan: error: {one_line(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("distgan: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -49,6 +50,8 @@ class ModelConfig:
     """Samples per D input for d_input='pack'."""
     detach_mean: bool = True
     """Stop the gradient through the batch mean of the 'variances' features (the seed does, via .data)."""
+    standardize: bool = False
+    """G and D work in the target's standard units: G's output is mean + std * net(z), D sees (x - mean) / std."""
 
 
 @dataclass
@@ -81,6 +84,8 @@ class TrainConfig:
     """Gradient penalty weight lambda on interpolates (Gulrajani et al. 2017); 0 turns it off."""
     ema: float = 0.0
     """Decay of the moving average of G's weights used for sampling; 0 samples the raw G."""
+    ema_warmup: bool = False
+    """Use decay min(ema, (1 + t) / (10 + t)) at step t, so early weights fade fast (TF's num_updates rule)."""
     seed: int = 0
     """Seed of the first replicate; replicate k uses seed + k."""
     replicates: int = 1
@@ -157,9 +162,12 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{name}: expected a number, got {value!r}")
         try:
-            return float(value)
+            f = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+        if not math.isfinite(f):  # inf passed the range checks (inf > 0) and crashed training later
+            raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+        return f
     if not isinstance(value, str):
         raise ConfigError(f"{name}: expected a string, got {value!r}")
     return value

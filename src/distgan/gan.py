@@ -1,7 +1,9 @@
 """One GAN's state and training step, written once; `jax.vmap` runs K of them and `jax.lax.scan` many steps.
 
 A state is a dict pytree for one replicate: G and D parameters, their Adam states, the EMA of G (when used),
-its PRNG key and its step count. Batched states carry a leading replicate axis K on every leaf.
+its PRNG key, its step count, and its non-finite guard (`nonfinite`: 0 running, 1 D or 2 G went NaN/inf, at step
+`nonfinite_step`; such a replicate keeps its last finite values and stops learning while the others go on).
+Batched states carry a leading replicate axis K on every leaf.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ class GAN:
         adam = partial(optax.adam, b1=t.beta1, b2=t.beta2, eps=1e-8)  # torch.optim.Adam's update and eps
         self.opt_G = adam(_schedule(t.schedule, t.g_lr, t.steps * t.g_steps))
         self.opt_D = adam(_schedule(t.schedule, t.d_lr, t.steps * t.d_steps))
+        # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
+        # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
+        self.shift, self.scale = 0.0, 1.0
+        if m.standardize:
+            tm = target.moments()
+            self.shift = jnp.asarray(tm["mean"], jnp.float32)  # (dim,)
+            self.scale = jnp.asarray(tm["std"], jnp.float32)  # (dim,)
 
     def __repr__(self):
         return f"GAN(target={self.target.spec!r}, G={self.g_sizes}, D={self.d_sizes}, loss={self.cfg.train.loss!r})"
@@ -63,11 +72,15 @@ class GAN:
 
     def G(self, params, z: jax.Array) -> jax.Array:
         """(n, noise_dim) -> (n, dim)"""
-        return mlp(params, z, self.g_acts)
+        return self.shift + self.scale * mlp(params, z, self.g_acts)
 
     def D(self, params, x: jax.Array) -> jax.Array:
         """D's logits for a batch x (B, dim), one per D input: (B,), (B / pack,) or (1,)."""
-        return mlp(params, d_inputs(self.cfg.model, x), self.d_acts)[:, 0]
+        return self._D_std(params, (x - self.shift) / self.scale)
+
+    def _D_std(self, params, u: jax.Array) -> jax.Array:
+        """D on a batch already in standard units (the identity map unless model.standardize)."""
+        return mlp(params, d_inputs(self.cfg.model, u), self.d_acts)[:, 0]
 
     def sample(self, state: dict, key: jax.Array, n: int) -> jax.Array:
         """n samples from G (its moving average when train.ema > 0). -> (n, dim)"""
@@ -80,19 +93,21 @@ class GAN:
         kG, kD, key = jax.random.split(key, 3)
         G, D = init_mlp(kG, self.g_sizes), init_mlp(kD, self.d_sizes)
         state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
-                 "step": jnp.zeros((), jnp.int32)}
+                 "step": jnp.zeros((), jnp.int32), "nonfinite": jnp.zeros((), jnp.int32),
+                 "nonfinite_step": jnp.full((), -1, jnp.int32)}
         if self.cfg.train.ema > 0:
-            state["ema"] = G
+            state["ema"] = jax.tree.map(jnp.copy, G)  # its own buffers: the jitted chunk donates the state
         return state
 
     def _d_objective(self, D, real, fake, key):
         t, m = self.cfg.train, self.cfg.model
-        logits = self.D(D, jnp.concatenate([real, fake])) if m.d_input != "batch" else \
+        real, fake = (real - self.shift) / self.scale, (fake - self.shift) / self.scale  # penalties in standard units
+        logits = self._D_std(D, jnp.concatenate([real, fake])) if m.d_input != "batch" else \
             mlp(D, jnp.concatenate([d_inputs(m, real), d_inputs(m, fake)]), self.d_acts)[:, 0]
         r, f = jnp.split(logits, 2)  # one D call on real and fake together: the same maths, half the launches
         real_err, fake_err = losses.d_loss(t.loss, r, f, t.torch_bce)
         total = real_err + fake_err
-        d_sum = lambda x: self.D(D, x).sum()  # noqa: E731
+        d_sum = lambda x: self._D_std(D, x).sum()  # noqa: E731
         group = partial(group_rows, m)
         if t.r1 > 0:
             total = total + 0.5 * t.r1 * losses.r1_penalty(d_sum, real, group)
@@ -101,7 +116,8 @@ class GAN:
         return total, (real_err, fake_err, jax.nn.sigmoid(r).mean(), jax.nn.sigmoid(f).mean())
 
     def _g_objective(self, G, D, z):
-        return losses.g_loss(self.cfg.train.loss, self.D(D, self.G(G, z)), self.cfg.train.torch_bce)
+        x = self.G(G, z)
+        return losses.g_loss(self.cfg.train.loss, self.D(D, x), self.cfg.train.torch_bce), x
 
     def step(self, state: dict) -> tuple[dict, dict]:
         """One training step: d_steps D updates, then g_steps G updates (the seed's loop body)."""
@@ -120,22 +136,36 @@ class GAN:
         new = {}
         for j in range(t.g_steps):
             z = self.noise(jax.random.fold_in(key, t.d_steps + j), B)
-            g_err, grads = jax.value_and_grad(self._g_objective)(G, D, z)
+            (g_err, x), grads = jax.value_and_grad(self._g_objective, has_aux=True)(G, D, z)
             updates, opt_G = self.opt_G.update(grads, opt_G, G)
             G = optax.apply_updates(G, updates)
             if "ema" in state:
-                new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - t.ema)
+                decay = t.ema
+                if t.ema_warmup:  # the number of G updates so far, as TF's ExponentialMovingAverage(num_updates)
+                    n = state["step"] * t.g_steps + j
+                    decay = jnp.minimum(t.ema, (1.0 + n) / (10.0 + n))
+                new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - decay)
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
                 "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grad": optax.tree.norm(grads)}
-        new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1)
+        # the non-finite guard's per-step part, on scalars: the first step whose losses or gradients leave the finite
+        # numbers, and which net: D if its losses did, or if G's did while G's own output stayed finite (D's update
+        # went bad), else G; run_steps rolls such a replicate back
+        g_bad = ~jnp.isfinite(g_err + logs["g_grad"])
+        d_bad = ~jnp.isfinite(d_real + d_fake) | (g_bad & jnp.isfinite(x.sum()))
+        bad = (state["nonfinite"] == 0) & (d_bad | g_bad)
+        new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1,
+                   nonfinite=jnp.where(bad, jnp.where(d_bad, 1, 2), state["nonfinite"]).astype(jnp.int32),
+                   nonfinite_step=jnp.where(bad, state["step"] + 1, state["nonfinite_step"]))
         return new, logs
 
 
 def run_steps(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
     """n steps of K replicates at once: vmap over the replicate axis, scan over steps.
 
-    Returns the new states and the logs of the last step, each with leading axis K.
+    Returns the new states and the logs of the last step, each with leading axis K. A replicate that went
+    non-finite during these n steps (or before) is rolled back to its state at their start: it keeps its last
+    finite values, for good, while the others go on.
     """
     vstep = jax.vmap(gan.step)
 
@@ -144,8 +174,18 @@ def run_steps(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
         return vstep(states), None
 
     logs0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(vstep, states)[1])
-    (states, logs), _ = jax.lax.scan(body, (states, logs0), None, length=n)
-    return states, logs
+    (new, logs), _ = jax.lax.scan(body, (states, logs0), None, length=n)
+    # the guard's per-chunk part: one check of every replicate's nets, then a select, once per n steps
+    finite = lambda tree: jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(1) for x in jax.tree.leaves(tree)]
+                                    ).all(0)  # noqa: E731  (K,)
+    d_ok, g_ok = finite(new["D"]), finite(new["G"])
+    missed = (new["nonfinite"] == 0) & ~(d_ok & g_ok)  # non-finite nets whose losses stayed finite: dated n's end
+    flags = {"nonfinite": jnp.where(missed, jnp.where(d_ok, 2, 1), new["nonfinite"]).astype(jnp.int32),
+             "nonfinite_step": jnp.where(missed, new["step"], new["nonfinite_step"])}
+    stopped = flags["nonfinite"] != 0
+    keep = lambda a, b: jnp.where(stopped.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)  # noqa: E731
+    new = {k: v if k in ("step", "key") else jax.tree.map(keep, v, states[k]) for k, v in new.items()}
+    return {**new, **flags}, logs
 
 
 @partial(jax.jit, static_argnums=(0, 2))  # one compiled call, not one per eager op of the initialisers

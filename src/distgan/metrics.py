@@ -118,16 +118,24 @@ def within_floor(result: dict[str, np.ndarray], floor: dict) -> np.ndarray:
     return np.all([np.all(result[s] <= floor[s]["p95"], axis=-1) for s in STATS], axis=0)
 
 
-def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_moments: dict) -> list[list[str]]:
-    """Named failures per replicate: 'collapsed', 'diverged', 'saturated', 'non-finite'. -> K lists of names."""
+def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_moments: dict,
+             nonfinite: np.ndarray | None = None) -> list[list[str]]:
+    """Named failures per replicate: 'collapsed', 'diverged', 'saturated', 'non-finite'. -> K lists of names.
+
+    result holds the fake mean and std (K, dim), from an evaluation or a training batch; nonfinite (K,) is the
+    state's guard flag (non-zero: the replicate went NaN/inf and was stopped at its last finite values).
+    """
     std, mean = target_moments["std"], target_moments["mean"]
     K = result["mean"].shape[0]
     finite = np.all(np.isfinite(result["mean"]) & np.isfinite(result["std"]), axis=-1)
+    if nonfinite is not None:
+        finite &= np.asarray(nonfinite) == 0
     collapsed = np.any(result["std"] < 0.05 * std, axis=-1)  # G maps all noise to (nearly) one point
     diverged = np.any(np.abs(result["mean"] - mean) > 5 * std, axis=-1)  # the fake mean runs away
     saturated = np.zeros(K, bool)
     if "d_fake_out" in logs:  # D pinned at "fake" on G's samples and G's gradient vanishing: the seed's collapse
-        saturated = (np.asarray(logs["d_fake_out"]) < 1e-3) & (np.asarray(logs["g_grad"]) < 1e-4)
+        with np.errstate(invalid="ignore"):
+            saturated = (np.asarray(logs["d_fake_out"]) < 1e-3) & (np.asarray(logs["g_grad"]) < 1e-4)
     out = []
     for k in range(K):
         names = []
@@ -141,15 +149,18 @@ def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_
     return out
 
 
-def verdict(result: dict[str, np.ndarray], floor: dict, problems: list[str], k: int = 0) -> str:
-    """One sentence on replicate k's fit, in words."""
+def verdict(result: dict[str, np.ndarray], floor: dict, problems: list[str], k: int = 0,
+            details: dict[str, str] | None = None) -> str:
+    """One sentence on replicate k's fit, in words; details adds words per problem (e.g. 'in D at step 37')."""
     r = ratios(result, floor)
     ks, w = float(np.max(r["ks"][k])), float(np.max(r["w1"][k]))
     figures = f"KS {np.max(result['ks'][k]):.4f} = {ks:.2f}x floor, W1 {np.max(result['w1'][k]):.4f} = {w:.2f}x floor"
     if problems:
         words = {"collapsed": "G has collapsed (fake std near 0)", "diverged": "G has diverged (fake mean ran away)",
                  "saturated": "D has saturated (G's gradient vanished)", "non-finite": "training produced NaN/inf"}
-        return "FAILED: " + "; ".join(words[p] for p in problems) + f" ({figures})"
+        details = details or {}
+        return "FAILED: " + "; ".join(words[p] + (" " + details[p] if p in details else "") for p in problems) + \
+            f" ({figures})"
     if within_floor({s: result[s][k:k + 1] for s in STATS}, floor)[0]:
         return f"GOOD: within sampling noise of the target ({figures})"
     return f"NOT YET: distinguishable from the target beyond sampling noise ({figures})"

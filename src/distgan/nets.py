@@ -75,7 +75,7 @@ def batch_moments(x: jax.Array) -> jax.Array:
     """Per-dimension mean, std, skew and excess kurtosis of a batch. (B, dim) -> (4 * dim,)"""
     mean = x.mean(0)
     diffs = x - mean
-    std = jnp.sqrt((diffs**2).mean(0))
+    std = jnp.sqrt((diffs**2).mean(0) + 1e-12)  # + eps: a collapsed batch gives finite features and gradients
     z = diffs / std
     return jnp.concatenate([mean, std, (z**3).mean(0), (z**4).mean(0) - 3.0])
 

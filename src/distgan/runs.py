@@ -4,9 +4,14 @@ Layout of a run folder:
     config.toml          the resolved config
     metrics.jsonl        one JSON object per progress line (and the fit at evaluation steps)
     summary.json         the final fit per replicate, noise floors, verdicts and the table over replicates
-    checkpoint.safetensors + checkpoint.json   all replicates' weights, optimizer states, keys and step
+    checkpoint.safetensors   the last checkpoint: all replicates' weights, optimizer states, EMA, keys, step and
+                         non-finite flags ('state/...'), each replicate's best point ('best/...'), and in its
+                         metadata the step, the config and the problems seen so far: everything a resume needs
+    best.safetensors     each replicate's best state by fit ratio (max of KS and W1 ratios at evaluation steps)
+    *.json beside them   the metadata, for people to read (loading never uses it)
     *.png                plots
-Checkpoints hold arrays in safetensors and metadata in JSON: loading a run never executes code (no pickle).
+Checkpoints are safetensors (tensors plus a JSON header) read with safetensors and json alone: loading a run never
+executes code (no pickle), and a checkpoint that is truncated, damaged or from another config is refused in one line.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
 
 from . import config as config_mod
 from .config import Config, ConfigError
 
 CHECKPOINT = "checkpoint.safetensors"
-FORMAT = "distgan-checkpoint-1"
+BEST = "best.safetensors"
+FORMAT = "distgan-checkpoint-2"
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
@@ -109,40 +115,97 @@ def unflatten(template, arrays: dict[str, np.ndarray], where: str):
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-def save_checkpoint(folder: Path, states: dict, meta: dict, name: str = CHECKPOINT) -> None:
-    """All replicates' states to safetensors (tensors) and a JSON sidecar (step, config text, format)."""
-    arrays = flatten(states)
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(folder: Path, tree: dict, meta: dict, name: str = CHECKPOINT) -> None:
+    """A pytree of arrays to one safetensors file, written atomically; `meta` (step, config...) goes inside it.
+
+    The safetensors file is the source of truth: its tensors and its metadata are renamed into place together, so a
+    kill at any moment leaves the previous checkpoint or the new one, whole. The JSON beside it is a copy of the
+    metadata for people to read; loading never uses it.
+    """
+    folder = Path(folder)
+    arrays = flatten(tree)
     meta = {"format": FORMAT, **meta}
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(arrays, tmp, metadata={"format": FORMAT})
+        save_file(arrays, tmp, metadata={"format": FORMAT, "meta": json.dumps(meta, default=_to_builtin)})
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        # the sidecar is written first: a kill between the two leaves a sidecar that names a step the tensors
-        # may not have; load_checkpoint checks the step stored in both and refuses a mismatch
-        write_json(folder / (Path(name).stem + ".json"), meta)
         os.replace(tmp, folder / name)
+        _fsync_dir(folder)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    write_json(folder / (Path(name).stem + ".json"), {k: v for k, v in meta.items() if k != "config"})
 
 
-def load_checkpoint(folder: Path, template: dict, name: str = CHECKPOINT) -> tuple[dict, dict]:
-    """Read a checkpoint into `template`'s structure; refuse a missing, truncated or foreign one."""
-    path, sidecar = folder / name, folder / (Path(name).stem + ".json")
-    if not path.exists() or not sidecar.exists():
-        raise ConfigError(f"{folder}: no checkpoint ({name} and its .json) in this run folder")
+def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The tensors and metadata of a checkpoint file; a one-line ConfigError if it is missing, truncated or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path.parent}: no checkpoint ({path.name}) in this run folder")
     try:
-        meta = json.loads(sidecar.read_text())
-        arrays = load_file(str(path))
-    except (json.JSONDecodeError, SafetensorError, OSError, ValueError) as e:
-        raise ConfigError(f"{path}: unreadable or truncated checkpoint ({str(e).splitlines()[0][:120]})") from None
-    if meta.get("format") != FORMAT:
-        raise ConfigError(f"{sidecar}: not a distgan checkpoint (format {meta.get('format')!r})")
-    if "step" in arrays and int(np.asarray(arrays["step"]).reshape(-1)[0]) != meta.get("step"):
-        raise ConfigError(f"{path}: tensors and {sidecar.name} disagree on the step: the checkpoint is incomplete")
-    return unflatten(template, arrays, str(path)), meta
+        with safe_open(str(path), framework="numpy") as f:
+            header = f.metadata() or {}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
+    except (SafetensorError, OSError, ValueError, MemoryError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise ConfigError(f"{path}: unreadable or truncated checkpoint ({first})") from None
+    if header.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a distgan checkpoint (format {header.get('format')!r})")
+    try:
+        meta = json.loads(header.get("meta", ""))
+        step = meta["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ConfigError(f"{path}: checkpoint metadata is missing or damaged") from None
+    if not isinstance(meta, dict) or not isinstance(step, int):
+        raise ConfigError(f"{path}: checkpoint metadata is missing or damaged")
+    return arrays, meta
+
+
+def check_same_config(cfg: Config, text: str, where: str) -> None:
+    """Refuse a checkpoint written by another config (train.steps may differ: a run can be extended)."""
+    try:
+        theirs = config_mod.to_dict(config_mod.loads(text))
+    except Exception:
+        raise ConfigError(f"{where}: checkpoint holds an unreadable config") from None
+    ours = config_mod.to_dict(cfg)
+    for section in config_mod.SECTIONS:
+        for key, value in ours[section].items():
+            if section == "train" and key == "steps":
+                continue
+            if theirs[section].get(key) != value:
+                raise ConfigError(f"{where}: checkpoint belongs to another config ({section}.{key} is "
+                                  f"{theirs[section].get(key)!r} there, {value!r} here)")
+
+
+def load_checkpoint(folder: Path, template: dict, name: str = CHECKPOINT, cfg: Config | None = None
+                    ) -> tuple[dict, dict]:
+    """Read a checkpoint into `template`'s structure; refuse a missing, truncated or foreign one.
+
+    Tensors the template does not name are ignored (so {'state': ...} reads the states of any checkpoint file).
+    """
+    path = Path(folder) / name
+    arrays, meta = read_checkpoint(path)
+    if cfg is not None:
+        check_same_config(cfg, meta.get("config", ""), str(path))
+    tree = unflatten(template, arrays, str(path))
+    if name == CHECKPOINT and not np.all(np.asarray(tree["state"]["step"]) == meta["step"]):
+        raise ConfigError(f"{path}: tensors and metadata disagree on the step: the checkpoint is damaged")
+    return tree, meta
 
 
 def load_config(folder: Path) -> Config:
@@ -168,12 +231,13 @@ class Run:
 
     def __init__(self, folder: Path, cfg: Config, target, gan, states: dict, summary: dict | None = None):
         self.folder, self.cfg, self.target, self.gan, self.states = Path(folder), cfg, target, gan, states
+        self.at, self.step = "last", int(np.asarray(states["step"]).reshape(-1)[0])
         self.summary = summary if summary is not None else self._read_summary()
         self._sample = jax.jit(gan.sample, static_argnums=2)
 
     def __repr__(self):
         return (f"Run({str(self.folder)!r}, target={self.cfg.target.spec!r}, preset={self.cfg.preset!r}, "
-                f"replicates={self.replicates}, step={int(np.asarray(self.states['step'])[0])})")
+                f"replicates={self.replicates}, step={self.step}, at={self.at!r})")
 
     @property
     def replicates(self) -> int:
@@ -203,15 +267,22 @@ class Run:
             raise ConfigError(f"{path}: unreadable summary (not JSON)") from None
 
 
-def load(folder: str | Path) -> Run:
-    """Read a run folder back: its config, then its checkpoint checked against that config."""
+def load(folder: str | Path, at: str = "last") -> Run:
+    """Read a run folder back: its config, then a checkpoint checked against that config.
+
+    at='last' reads the last checkpoint; at='best' each replicate's best state by fit ratio (best.safetensors).
+    """
     from .gan import GAN, init_states
     from .targets import make_target
 
+    if at not in ("last", "best"):
+        raise ConfigError(f"--at {at!r}: expected last or best")
     folder = Path(folder)
     cfg = load_config(folder)
     target = make_target(cfg.target)
     gan = GAN(cfg, target)
-    template = jax.eval_shape(lambda: init_states(gan, cfg.train.seed, cfg.train.replicates))
-    states, _ = load_checkpoint(folder, template)
-    return Run(folder, cfg, target, gan, jax.tree.map(jax.numpy.asarray, states))
+    template = {"state": jax.eval_shape(lambda: init_states(gan, cfg.train.seed, cfg.train.replicates))}
+    tree, meta = load_checkpoint(folder, template, CHECKPOINT if at == "last" else BEST, cfg)
+    run = Run(folder, cfg, target, gan, jax.tree.map(jax.numpy.asarray, tree["state"]))
+    run.at, run.step = at, meta["step"]
+    return run

@@ -90,7 +90,15 @@ def _mixture(spec, name, weights, means, stds) -> Target:
                   components=(weights, means, stds))
 
 
+def _count(spec, p, key, most):
+    v = p[key]
+    if v != int(v) or not 1 <= v <= most:
+        raise ConfigError(f"target {spec!r}: parameter {key} expected a whole number in 1..{most}, got {v:g}")
+    return int(v)
+
+
 def _ring(spec, p):
+    _count(spec, p, "modes", 1000)
     k = np.arange(int(p["modes"]))  # angles 2*pi*k/modes, k = 0..modes-1 (not linspace to 2*pi: that repeats a mode)
     angles = 2 * np.pi * k / p["modes"]
     means = p["radius"] * np.stack([np.cos(angles), np.sin(angles)], 1)
@@ -98,7 +106,7 @@ def _ring(spec, p):
 
 
 def _grid(spec, p):
-    side = int(p["side"])
+    side = _count(spec, p, "side", 30)
     coords = (np.arange(side) - (side - 1) / 2) * p["spacing"]
     means = np.array([(x, y) for x in coords for y in coords])
     return _mixture(spec, "grid", np.ones(len(means)), means, p["std"])

@@ -1,0 +1,75 @@
+"""Failure diagnosis: non-finite values (which net, which step; that replicate stopped, the others untouched), D
+saturation, mode collapse and divergence, each named per replicate in the summary and the verdict."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import distgan
+from distgan import cli
+from distgan.gan import GAN, init_states, run_steps
+from distgan.targets import make_target
+
+
+def config(*sets, steps=300, replicates=2):
+    argv = ["train", "--preset", "seed", "--steps", str(steps), "--replicates", str(replicates),
+            "--set", "model.g_hidden=8", "--set", "model.d_hidden=8", "--set", "eval.n_samples=300",
+            "--set", "eval.floor_draws=8", "--set", "train.log_every=50", "--set", "train.eval_every=100"]
+    for s in sets:
+        argv += ["--set", s]
+    return cli.config_from_args(cli.build_parser().parse_args(argv))
+
+
+def test_guard_stops_only_the_replicate_that_goes_non_finite():
+    cfg = config("train.ema=0.5")
+    gan = GAN(cfg, make_target(cfg.target))
+    chunk = jax.jit(run_steps, static_argnums=(0, 2))
+    states, _ = chunk(gan, init_states(gan, 0, 2), 4)  # 4 good steps (chunks of 4: one compile)
+    # poison replicate 1's Adam moment of D: its next D update is NaN
+    poison = lambda path, x: x.at[1].set(jnp.nan) if "mu" in jax.tree_util.keystr(path) else x  # noqa: E731
+    bad = {**states, "opt_D": jax.tree_util.tree_map_with_path(poison, states["opt_D"])}
+    clean, _ = chunk(gan, states, 4)
+    after, logs = chunk(gan, bad, 4)
+    np.testing.assert_array_equal(after["nonfinite"], [0, 1])  # 1: D
+    np.testing.assert_array_equal(after["nonfinite_step"], [-1, 5])  # the 5th step made it non-finite
+    np.testing.assert_array_equal(after["step"], [8, 8])
+    for name in ("G", "D", "ema", "opt_G"):  # replicate 1 kept its last finite state, replicate 0 went on untouched
+        for a, c, s in zip(jax.tree.leaves(after[name]), jax.tree.leaves(clean[name]), jax.tree.leaves(states[name])):
+            np.testing.assert_array_equal(a[0], c[0])
+            np.testing.assert_array_equal(a[1], s[1])
+    assert all(bool(jnp.isfinite(x[1]).all()) for x in jax.tree.leaves((after["G"], after["D"])))
+
+
+def reps(run):
+    return run.summary["replicates"]
+
+
+def test_nan_is_detected_named_and_the_checkpoint_stays_finite(tmp_path, capsys):
+    run = distgan.train(config("train.loss=lsgan", "train.d_lr=1e20", "train.g_lr=1e20"), tmp_path / "r",
+                        echo=print, plots=False)
+    for r in reps(run):
+        assert "non-finite" in r["problems"]
+        assert r["nonfinite"]["net"] in ("D", "G") and 1 <= r["nonfinite"]["step"] <= 300
+        assert r["first_step"]["non-finite"] == r["nonfinite"]["step"]
+        assert "NaN" in r["verdict"] and f"at step {r['nonfinite']['step']}" in r["verdict"]
+    assert run.summary["table"]["non_finite"] == 2
+    assert "non-finite values" in capsys.readouterr().out
+    loaded = distgan.load(tmp_path / "r")
+    assert all(bool(np.isfinite(x).all()) for x in jax.tree.leaves((loaded.states["G"], loaded.states["D"])))
+
+
+@pytest.mark.parametrize("sets, problem", [
+    ((), "collapsed"),  # the seed's own run: G maps all noise to a point within a few hundred steps
+    (("train.loss=wgan", "train.d_lr=1e-1", "train.g_lr=1e-1"), "diverged"),  # an unconstrained critic: G runs off
+    (("train.loss=minimax", "train.d_lr=1e-1", "train.torch_bce=false"), "saturated"),  # D wins, log(1 - D) flattens
+])
+def test_failures_are_named_per_replicate(tmp_path, sets, problem):
+    run = distgan.train(config(*sets), tmp_path / "r", echo=None, plots=False)
+    hit = [r for r in reps(run) if problem in r["problems"]]
+    assert hit, [r["problems"] for r in reps(run)]
+    words = {"collapsed": "collapsed", "diverged": "diverged", "saturated": "saturated"}[problem]
+    for r in hit:
+        assert words in r["verdict"] and r["verdict"].startswith("FAILED")
+        assert problem in r["first_step"] and 0 < r["first_step"][problem] <= 300
+    assert run.summary["table"][problem] == len(hit)

@@ -1,0 +1,89 @@
+"""Presets: `seed` is the post's system number for number; `default` reaches the noise floor on a CI budget."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import distgan
+from distgan import presets
+from distgan.config import Config, validate
+
+SEED = {  # every number and choice of the seed's script (see /work/shared/seed/README.md)
+    "target": {"spec": "gaussian:mean=4,std=1.25"},
+    "model": {"noise": "uniform", "noise_dim": 1, "g_hidden": 50, "g_act": "elu,sigmoid", "d_hidden": 50,
+              "d_act": "elu,elu", "d_input": "batch", "d_features": "variances", "detach_mean": True,
+              "standardize": False},
+    "train": {"steps": 30000, "batch_size": 100, "loss": "nonsaturating", "torch_bce": True, "d_lr": 2e-4,
+              "g_lr": 2e-4, "beta1": 0.9, "beta2": 0.999, "schedule": "constant", "d_steps": 1, "g_steps": 1,
+              "r1": 0.0, "gp": 0.0, "ema": 0.0, "ema_warmup": False},
+}
+
+
+def test_seed_preset_is_the_seed():
+    cfg = presets.seed()
+    assert cfg.preset == "seed"
+    for section, values in SEED.items():
+        for name, value in values.items():
+            assert getattr(getattr(cfg, section), name) == value, f"{section}.{name}"
+
+
+def test_presets_are_fresh_and_valid():
+    for name in presets.PRESETS:
+        a, b = presets.get(name), presets.get(name)
+        assert a is not b and a.train is not b.train
+        validate(a)
+    assert presets.get("default").preset == "default"
+
+
+def test_default_differs_from_the_seed_only_where_documented():
+    seed, default = presets.seed(), presets.default()
+    changed = {f"{s}.{f.name}" for s in ("model", "train") for f in dataclasses.fields(getattr(seed, s))
+               if getattr(getattr(seed, s), f.name) != getattr(getattr(default, s), f.name)}
+    doc = presets.default.__doc__
+    assert changed, "the default should not be the seed"
+    for key in changed:
+        assert key.split(".")[1] in doc, f"{key} differs from the seed but the default's docstring does not say so"
+    assert default.target.spec == seed.target.spec and default.model.noise == "uniform"  # the bar's setting
+
+
+def _fit(cfg: Config, tmp_path, name):
+    run = distgan.train(cfg, out=tmp_path / name, echo=lambda *a: None, progress=False, plots=False)
+    reps = run.summary["replicates"]
+    return (np.array([r["ks_ratio"] for r in reps]), np.array([r["w1_ratio"] for r in reps]), run.summary["table"])
+
+
+CI_STEPS, CI_SEEDS = 1500, 4
+
+
+@pytest.fixture(scope="module")
+def ci_fits(tmp_path_factory):
+    """The default and the seed preset on the same CI budget: CI_SEEDS seeds, CI_STEPS steps, 4,000 samples."""
+    tmp = tmp_path_factory.mktemp("presets")
+    out = {}
+    for name in ("default", "seed"):
+        cfg = presets.get(name)
+        cfg.train.steps, cfg.train.replicates, cfg.train.seed = CI_STEPS, CI_SEEDS, 0
+        cfg.train.log_every = cfg.train.eval_every = CI_STEPS
+        cfg.eval.n_samples = 4000
+        out[name] = _fit(cfg, tmp, name)
+    return out
+
+
+def test_default_reaches_the_floor_on_a_ci_budget(ci_fits):
+    ks, w1, table = ci_fits["default"]
+    assert table["collapsed"] == 0 and table["diverged"] == 0 and table["non_finite"] == 0
+    assert np.median(ks) < KS_BOUND and np.median(w1) < W1_BOUND, (ks, w1)
+    assert ks.max() < 2 * KS_BOUND and w1.max() < 2 * W1_BOUND, (ks, w1)
+
+
+def test_default_beats_the_seed_on_the_same_budget(ci_fits):
+    ks, w1, _ = ci_fits["default"]
+    seed_ks, seed_w1, _ = ci_fits["seed"]
+    assert np.median(ks) < 0.5 * np.median(seed_ks) and np.median(w1) < 0.5 * np.median(seed_w1)
+
+
+# Measured on this budget (CPU, seeds 0-3): default KS ratios 0.76, 0.99, 1.69, 1.07 (median 1.03), W1 ratios
+# 0.93, 1.03, 1.69, 1.24 (median 1.14); the seed preset's medians are about 14 (KS) and 17 (W1).
+KS_BOUND, W1_BOUND = 1.5, 1.5
+
