@@ -20,5 +20,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
+# The speed benchmark against the seed script needs PyTorch CPU 2.13.0, installed for it alone.
+bench: $(STAMP)
+	$(PY) -m pip install -q 'torch==2.13.0'
+	$(PY) benchmarks/speed.py $(ARGS)
+
 clean:
 	rm -rf $(VENV) runs

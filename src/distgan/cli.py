@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -100,16 +101,23 @@ def config_from_args(args) -> Config:  # noqa: F821
     return config.validate(cfg)
 
 
-def _select_device(device: str) -> None:
-    """Pin JAX's platform before JAX starts: --device cpu|gpu|auto."""
+def _select_device(device: str) -> str:
+    """Pin JAX's platform before it starts a backend: --device cpu|gpu|auto (auto: the GPU when JAX sees one).
+
+    JAX reads JAX_PLATFORMS when it is imported, which `python -m distgan` has already done: set the config instead.
+    Returns the platform in use ('cpu' or 'gpu').
+    """
     import jax
 
-    if device != "auto":  # not os.environ: JAX read JAX_PLATFORMS when distgan imported it, so that had no effect
+    if device != "auto":
         jax.config.update("jax_platforms", {"cpu": "cpu", "gpu": "cuda"}[device])
     try:
-        jax.devices()
-    except (RuntimeError, AssertionError):  # AssertionError: no CUDA plugin installed at all
+        platform = jax.devices()[0].platform
+    except (RuntimeError, AssertionError):  # no such platform: jax 0.10 asserts, earlier versions raise
         raise ConfigError(f"--device {device}: JAX sees no such device (is the CUDA build of jaxlib installed?)") from None
+    if device == "gpu" and platform != "gpu":
+        raise ConfigError(f"--device gpu: JAX sees no GPU, only {platform}")
+    return platform
 
 
 def format_fit(summary: dict, k: int = 0) -> list[str]:
@@ -156,6 +164,21 @@ def format_table(summary: dict) -> list[str]:
             f"best replicate {t['best']}"] + extra
 
 
+def _compile_cache() -> None:
+    """Keep XLA's compiled programs between runs (DISTGAN_XLA_CACHE: a folder, or empty to turn it off).
+
+    The training chunk, the evaluator and the noise floor take seconds to compile on CPU, longer than a short run
+    trains: a second run of the same config and K loads them instead.
+    """
+    import jax
+
+    folder = os.environ.get("DISTGAN_XLA_CACHE", str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                                                        / "distgan" / "xla"))
+    if folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def config_for_resume(args) -> Config:  # noqa: F821
     """The run folder's own config; flags that would change the computation are refused, --steps may extend it."""
     from . import config
@@ -181,6 +204,7 @@ def config_for_resume(args) -> Config:  # noqa: F821
 def cmd_train(args) -> int:
     cfg = config_for_resume(args) if args.resume else config_from_args(args)
     _select_device(args.device)
+    _compile_cache()
     from .train import Interrupted, train
 
     other = None

@@ -111,6 +111,11 @@ def noise_floor(target: Target, n: int, draws: int = 100) -> dict[str, dict[str,
     return _FLOORS[cache_key]
 
 
+def block_size(replicates: int, n: int, dim: int) -> int:
+    """Replicates evaluated at once: at most 2^24 generated numbers in memory."""
+    return max(1, min(replicates, (1 << 24) // (n * dim)))
+
+
 def evaluator(sample_fn, target: Target, n: int, block: int = 0):
     """Build `evaluate(states, step)`: the fit of every replicate, n generated samples against n fresh real ones.
 
@@ -127,7 +132,7 @@ def evaluator(sample_fn, target: Target, n: int, block: int = 0):
 
     def evaluate(states: dict, step: int) -> dict[str, np.ndarray]:
         K = jax.tree.leaves(states)[0].shape[0]
-        size = block or max(1, min(K, (1 << 24) // (n * target.dim)))
+        size = block or block_size(K, n, target.dim)
         parts = [jax.device_get(f(jax.tree.map(lambda x, i=i: x[i:i + size], states), step)) for i in range(0, K, size)]
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 

@@ -93,20 +93,26 @@ def plot_replicates(run, n: int, folder: Path, max_panels: int = 16) -> None:
     rows = int(np.ceil(K / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 1.8 * rows), squeeze=False)
     reps = run.summary.get("replicates", [])
+    real = run.target.to_data(np.asarray(run.target.reference(jax.random.PRNGKey(2), n)))[:, 0]
     for k, ax in enumerate(axes.flat):
         if k >= K:
             ax.axis("off")
             continue
         x = run.sample(n, seed=1, replicate=k)[:, 0]
-        ax.hist(x, bins=50, density=True, alpha=0.6)
-        lo, hi = ax.get_xlim()
+        # one range for the target and the sample: a collapsed G shows as a spike, not as a zoomed-in histogram
+        lo, hi = np.percentile(np.concatenate([real, x]), [0.5, 99.5])
+        ax.hist(x, bins=50, range=(lo, hi), density=True, alpha=0.6)
         grid = np.linspace(lo, hi, 200)
         density = run.target.pdf(grid)
         if density is not None:
             ax.plot(grid, density, "k", lw=1)
-        ok = reps[k]["within_floor"] if k < len(reps) else None
-        ax.set_title(f"rep {k}" + (" ok" if ok else ""), fontsize=7)
+        else:
+            ax.hist(real, bins=50, range=(lo, hi), density=True, histtype="step", color="k")
+        rep = reps[k] if k < len(reps) else {}
+        tag = "within floor" if rep.get("within_floor") else ", ".join(rep.get("problems", []))
+        ax.set_title(f"rep {k} (seed {rep.get('seed', '?')})" + (f": {tag}" if tag else ""), fontsize=7)
         ax.tick_params(labelsize=6)
+    fig.tight_layout()
     _save(fig, folder / "histograms.png")
 
 

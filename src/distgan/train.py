@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from . import metrics
+from . import memory, metrics
 from .config import Config, ConfigError, dumps, validate
 from .gan import GAN, init_states, run_steps
 from .runs import (
@@ -138,6 +138,12 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     # evaluations and checkpoints fall on chunk ends, so a resumed run cuts its chunks where the first run did
     eval_every = _round_up(t.eval_every, t.log_every)
     checkpoint_every = _round_up(t.checkpoint_every, t.log_every)
+    # compile on the states' shapes and check that K fits the device before anything of size K is allocated
+    chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
+    t0 = time.perf_counter()
+    compiled = chunk.lower(gan, jax.eval_shape(init_states, gan, t.seed, K), min(t.log_every, t.steps)).compile()
+    compile_s = time.perf_counter() - t0
+    memory.check(compiled, K, metrics.block_size(K, cfg.eval.n_samples, gan.dim), cfg.eval.n_samples, gan.dim)
     floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
     target_moments = target.moments()
     evaluate = metrics.evaluator(gan.sample, target, cfg.eval.n_samples)
@@ -152,10 +158,6 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         step, first_step = meta["step"], meta["first_step"]
         if step > t.steps:
             raise ConfigError(f"--steps {t.steps}: the run's checkpoint is already at step {step}")
-    chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
-    t0 = time.perf_counter()
-    compiled = chunk.lower(gan, states, min(t.log_every, t.steps)).compile()
-    compile_s = time.perf_counter() - t0
 
     out.mkdir(exist_ok=True)
     atomic_write(out / "config.toml", dumps(cfg))
@@ -242,6 +244,9 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
             if within is not None:
                 postfix["in floor"] = f"{within.mean():.0%}"
             bar.set_postfix(postfix, refresh=False)
+            if bar.disable and "fit" in row and K > 1:  # no bar (not a tty): the same figures in words
+                say(f"step {step}: {postfix['steps/s']} steps/s, {postfix['rep-steps/s']} replicate-steps/s, "
+                    f"{postfix['in floor']} of replicates within the noise floor")
             if stop and step < t.steps:
                 name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(stop[0], f"signal {stop[0]}")
                 raise Interrupted(f"{name}: stopped at step {step} of {t.steps}, checkpoint written; continue with "
