@@ -12,6 +12,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from . import losses
@@ -53,10 +54,11 @@ class GAN:
         # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
         # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
         self.shift, self.scale = 0.0, 1.0
-        if m.standardize:
+        if m.standardize and target.name != "data":  # data files are standardised when they are read
             tm = target.moments()
-            self.shift = jnp.asarray(tm["mean"], jnp.float32)  # (dim,)
-            self.scale = jnp.asarray(tm["std"], jnp.float32)  # (dim,)
+            ok = np.isfinite(tm["mean"]) & np.isfinite(tm["std"]) & (tm["std"] > 0)  # Student-t, df <= 2: no std
+            self.shift = jnp.asarray(np.where(ok, tm["mean"], 0.0), jnp.float32)  # (dim,)
+            self.scale = jnp.asarray(np.where(ok, tm["std"], 1.0), jnp.float32)  # (dim,)
 
     def __repr__(self):
         return f"GAN(target={self.target.spec!r}, G={self.g_sizes}, D={self.d_sizes}, loss={self.cfg.train.loss!r})"
