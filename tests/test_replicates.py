@@ -85,7 +85,7 @@ def test_memory_check_names_the_largest_k_that_fits():
 
 
 MEASURE = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys
     import jax
     from distgan import memory, preset
     from distgan.gan import GAN, init_states, run_steps
@@ -94,22 +94,27 @@ MEASURE = textwrap.dedent("""
     gan = GAN(preset("seed"), make_target(preset("seed").target))
     chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
     compiled = chunk.lower(gan, jax.eval_shape(init_states, gan, 0, K), 2).compile()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    def status(field):  # kB -> bytes, from /proc/self/status
+        line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
+        return int(line.split()[1]) * 1024
+    with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to now: compiling's own peak is past
+        f.write("5")
+    before = status("VmRSS")
     states, logs = compiled(init_states(gan, 0, K))
     jax.block_until_ready(states)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"estimate": memory.chunk_bytes(compiled), "measured": peak - before}))
+    print(json.dumps({"estimate": memory.chunk_bytes(compiled), "measured": status("VmHWM") - before}))
 """)
 
 
 def test_memory_estimate_against_a_real_allocation():
     # A fresh process, K = 4096 replicates (about 1.2 GB): the growth of its peak resident memory while it allocates
-    # the states and runs one chunk, against the compiled chunk's own figures. Measured alone: within 6 to 13%; one run in the full suite fell outside 0.7-1.3 (cause not found).
+    # the states and runs one chunk (peak reset after compiling,
+    # whose own peak can exceed the run's), against the compiled chunk's own figures.
     out = subprocess.run([sys.executable, "-c", MEASURE, "4096"], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": SRC, "JAX_PLATFORMS": "cpu"})
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["estimate"] > 1e9
-    assert 0.6 * r["estimate"] < r["measured"] < 1.5 * r["estimate"], r
+    assert 0.7 * r["estimate"] < r["measured"] < 1.3 * r["estimate"], r
 
 
 # --- devices and the command line ---------------------------------------------------------------------------------
