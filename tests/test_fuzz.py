@@ -1,7 +1,9 @@
 """Bad input at scale: generated configs, flag lists, target strings, data files and damaged run folders thrown at
 the loaders and the CLI. Every rejection is one line `distgan: error: ...` with exit code 2, never a traceback and
-never a partial run folder. Valid input is stopped before training (the noise floor is the first costly step)."""
+never a partial run folder. Valid input is stopped before training (tracing the training chunk, the first costly
+step)."""
 
+import importlib
 import importlib.util
 import itertools
 import shutil
@@ -19,12 +21,14 @@ from hypothesis import strategies as st
 import distgan
 from distgan import cli, config, metrics, targets
 
+train_mod = importlib.import_module("distgan.train")  # the module (distgan.train is also the function)
+
 COUNTS: dict[str, dict[str, int]] = {}
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 _ids = itertools.count()
 
 
-REAL_FLOOR = metrics.noise_floor
+REAL_FLOOR, REAL_RUN_STEPS = metrics.noise_floor, train_mod.run_steps
 
 
 class Stop(Exception):
@@ -34,7 +38,9 @@ class Stop(Exception):
 @pytest.fixture(scope="module", autouse=True)
 def stop_before_training():
     mp = pytest.MonkeyPatch()
-    mp.setattr(metrics, "noise_floor", lambda *a, **k: (_ for _ in ()).throw(Stop()))
+    stop = lambda *a, **k: (_ for _ in ()).throw(Stop())  # noqa: E731
+    mp.setattr(metrics, "noise_floor", stop)
+    mp.setattr(train_mod, "run_steps", stop)  # traced first thing: accepted input stops before any compiling
     yield
     mp.undo()
     for name, c in COUNTS.items():
@@ -220,12 +226,13 @@ def test_fuzz_data_files(root, capsys, f, columns):
 # --- damaged run folders ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def finished_run(root, stop_before_training):
-    """A finished 50-step run with its checkpoints (trained for real: the noise floor is put back for it)."""
+    """A finished 50-step run with its checkpoints (trained for real: the floor and the step are put back for it)."""
     from runhelp import FLAGS
 
     cfg = cli.config_from_args(cli.build_parser().parse_args(["train", *FLAGS, "--steps", "50"]))
     mp = pytest.MonkeyPatch()
     mp.setattr(metrics, "noise_floor", REAL_FLOOR)
+    mp.setattr(train_mod, "run_steps", REAL_RUN_STEPS)
     try:
         distgan.train(cfg, root / "finished", echo=None, plots=False)
     finally:

@@ -58,7 +58,7 @@ def test_joint_floors_exist_for_dim_2_and_a_perfect_sample_is_within_them():
     assert metrics.within_floor(result, floor).tolist() == [False]
 
 
-@pytest.mark.parametrize("dim", [2, 3, 5])
+@pytest.mark.parametrize("dim", [2, 5])
 def test_train_sample_reload_and_plot_in_dim(tmp_path, dim):
     """Preset, replicates, metrics, checkpoint, reload and plots for an N-D data file (correlated Gaussians)."""
     rng = np.random.default_rng(dim)
