@@ -228,3 +228,14 @@ def test_device_gpu_without_a_gpu_is_one_line(tmp_path):
     assert p.returncode == 2 and p.stderr.strip().splitlines() == ["distgan: error: --device gpu: JAX sees no such "
                                                                    "device (is the CUDA build of jaxlib installed?)"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_default_run_folder_is_never_overwritten(tmp_path, monkeypatch, capsys):
+    # `make run` twice: the second run gets runs/gaussian-seed-s0-2 instead of failing on the existing folder
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code, stdout, _ = run_cli(capsys, "train", "--preset", "seed", "--steps", "200", "--quiet", "--no-plots",
+                                  "--set", "eval.n_samples=500", "--set", "eval.floor_draws=10")
+        assert code == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["gaussian-seed-s0", "gaussian-seed-s0-2"]
+    assert "run folder: runs/gaussian-seed-s0-2" in stdout

@@ -75,6 +75,14 @@ def default_name(cfg: Config, target_name: str) -> str:
     return name + (f"-k{cfg.train.replicates}" if cfg.train.replicates > 1 else "")
 
 
+def free_run_dir(base: Path) -> Path:
+    """base, or base-2, base-3, ...: the first that is not an existing, non-empty folder (runs are never overwritten)."""
+    out, i = base, 2
+    while out.exists() and (not out.is_dir() or any(out.iterdir())):
+        out, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return out
+
+
 def check_out_dir(out: Path, resume: bool = False) -> None:
     """Refuse an output folder whose parent is missing, or one that already holds another run."""
     if not out.parent.is_dir():

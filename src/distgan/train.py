@@ -24,6 +24,7 @@ from .runs import (
     atomic_write,
     check_out_dir,
     default_name,
+    free_run_dir,
     load_checkpoint,
     read_jsonl,
     save_checkpoint,
@@ -130,7 +131,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     if target.train_data is not None and target.train_data.shape[0] < t.batch_size:
         raise ConfigError(f"{cfg.target.data}: {target.train_data.shape[0]} training rows (after holding out "
                           f"{cfg.target.holdout:.0%}) are fewer than a batch (train.batch_size={t.batch_size})")
-    out = Path(out) if out else Path("runs") / default_name(cfg, target.name)
+    out = Path(out) if out else free_run_dir(Path("runs") / default_name(cfg, target.name))
     if not out.parent.exists() and out.parent == Path("runs"):
         out.parent.mkdir()
     check_out_dir(out, resume)
