@@ -86,12 +86,17 @@ def plot_fit(fake: np.ndarray, real: np.ndarray, target, folder: Path, title: st
     _save(fig, folder / "qq.png")
 
 
+def _panels(K: int, width: float, height: float):
+    """A near-square grid of at least K small panels. -> (fig, axes (rows, cols))"""
+    cols = int(np.ceil(np.sqrt(K)))
+    rows = int(np.ceil(K / cols))
+    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+
+
 def plot_replicates(run, n: int, folder: Path, max_panels: int = 16) -> None:
     """Small multiples: the final histogram of up to max_panels replicates, with the target density."""
     K = min(run.replicates, max_panels)
-    cols = int(np.ceil(np.sqrt(K)))
-    rows = int(np.ceil(K / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 1.8 * rows), squeeze=False)
+    fig, axes = _panels(K, 2.2, 1.8)
     reps = run.summary.get("replicates", [])
     real = run.target.to_data(np.asarray(run.target.reference(jax.random.PRNGKey(2), n)))[:, 0]
     for k, ax in enumerate(axes.flat):
@@ -206,9 +211,7 @@ def plot_pairs(fake: np.ndarray, real: np.ndarray, target, folder: Path, max_dim
 def plot_replicates_2d(run, n: int, folder: Path, max_panels: int = 16) -> None:
     """Small multiples: up to max_panels replicates' samples (dims 0 and 1), the mode centres marked."""
     K = min(run.replicates, max_panels)
-    cols = int(np.ceil(np.sqrt(K)))
-    rows = int(np.ceil(K / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = _panels(K, 2.4, 2.4)
     modes = run.summary.get("modes", {}).get("replicates", [])
     for k, ax in enumerate(axes.flat):
         if k >= K:
