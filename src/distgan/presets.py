@@ -21,6 +21,8 @@ def default() -> Config:
     (median KS <= 1.1, W1 <= 1.2, p90 <= 1.5) except W1's p90: a perfect generator scores W1 p90 about 1.50
     against the same 100-draw floor (1.57 against the exact floor median), so that p90 leaves it no room.
     The seed preset on 6,000 steps (previous measurement): KS median 14.7, W1 median 17.5, 4 of 64 collapsed.
+    On the other targets (32 seeds) the lower learning rate costs: mixture of two Gaussians KS 3.67 (1e-3: 2.62),
+    uniform 1.52 (1.34), lognormal 1.08 (1.12); see benchmarks/default.md.
     What differs from the seed, and why:
 
     - d_input 'sample' (a standard per-sample D) with d_hidden 64: the whole-batch D lets G run away or collapse.
