@@ -141,6 +141,28 @@ def test_ema_of_g_matches_a_plain_loop():
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("k", [2.0, 10.0])
+def test_ema_warmup_k(k):
+    # warm-up decay min(ema, (1 + n) / (k + n)) at G update n; k = 2: the plain mean of G's initial weights and iterates
+    cfg = Config()
+    cfg.model.d_input, cfg.train.batch_size, cfg.train.steps = "sample", 8, 5
+    cfg.train.ema, cfg.train.ema_warmup, cfg.train.ema_warmup_k = 0.999, True, k
+    gan = GAN(cfg, parse(cfg.target.spec))
+    state = gan.init(3)
+    ema = jax.tree.map(np.asarray, state["G"])
+    iterates = [ema]
+    step = jax.jit(gan.step)
+    for n in range(5):
+        state, _ = step(state)
+        iterates.append(jax.tree.map(np.asarray, state["G"]))
+        d = min(0.999, (1 + n) / (k + n))
+        ema = jax.tree.map(lambda e, g, d=d: d * e + (1 - d) * g, ema, iterates[-1])
+    if k == 2.0:
+        ema = jax.tree.map(lambda *g: np.mean(g, 0), *iterates)
+    for got, want in zip(jax.tree.leaves(state["ema"]), jax.tree.leaves(ema)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_ema_is_used_for_sampling():
     cfg = Config()
     cfg.train.ema = 0.5

@@ -85,7 +85,9 @@ class TrainConfig:
     ema: float = 0.0
     """Decay of the moving average of G's weights used for sampling; 0 samples the raw G."""
     ema_warmup: bool = False
-    """Use decay min(ema, (1 + t) / (10 + t)) at step t, so early weights fade fast (TF's num_updates rule)."""
+    """Use decay min(ema, (1 + t) / (k + t)) at step t, so early weights fade fast (k 10: TF's num_updates rule)."""
+    ema_warmup_k: float = 10.0
+    """The warm-up's k (> 1): smaller k averages over more of training (about the last t / (k - 1) steps)."""
     seed: int = 0
     """Seed of the first replicate; replicate k uses seed + k."""
     replicates: int = 1
@@ -226,6 +228,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{dotted}: expected a value in [0, 1), got {get_field(cfg, dotted)!r}")
     if not 0 <= cfg.target.holdout < 1:
         raise ConfigError(f"target.holdout: expected a value in [0, 1), got {cfg.target.holdout!r}")
+    if not cfg.train.ema_warmup_k > 1:
+        raise ConfigError(f"train.ema_warmup_k: expected a value > 1, got {cfg.train.ema_warmup_k!r}")
     for dotted in ("model.g_act", "model.d_act"):
         acts = [a.strip() for a in get_field(cfg, dotted).split(",")]
         bad = [a for a in acts if a not in ACTIVATIONS]

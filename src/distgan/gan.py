@@ -145,7 +145,7 @@ class GAN:
                 decay = t.ema
                 if t.ema_warmup:  # the number of G updates so far, as TF's ExponentialMovingAverage(num_updates)
                     n = state["step"] * t.g_steps + j
-                    decay = jnp.minimum(t.ema, (1.0 + n) / (10.0 + n))
+                    decay = jnp.minimum(t.ema, (1.0 + n) / (t.ema_warmup_k + n))
                 new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - decay)
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
