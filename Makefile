@@ -15,7 +15,7 @@ run: $(STAMP)
 	$(VENV)/bin/distgan train --compare seed $(ARGS)
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n auto $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
