@@ -2,7 +2,10 @@
 
 import numpy as np
 import pytest
+from scipy import stats
 
+import distgan
+from distgan import bench, metrics
 from distgan.bench import fit_table, verdict
 from distgan.cli import main
 
@@ -27,18 +30,39 @@ def test_fit_table_is_the_distribution_over_seeds():
     assert verdict(r) == "meets the bar"
 
 
+def test_pooled_evaluations_and_the_perfect_generator(tmp_path):
+    """Pooled ratios are those of fresh evaluations of the final states; a perfect generator's KS ratios follow
+    Smirnov's law (the exact floor's own law), so its p90 / median is that law's 0.9 / 0.5 quantile ratio."""
+    cfg = distgan.preset("default")
+    cfg.train.steps, cfg.train.replicates, cfg.train.log_every = 30, 3, 30
+    cfg.eval.n_samples, cfg.eval.floor_draws = 2000, 200
+    run = distgan.train(cfg, tmp_path / "r", echo=None, plots=False)
+    p = bench.pooled(run, 2)
+    floor = metrics.noise_floor(run.target, 2000, 200)
+    again = [metrics.ratios(metrics.evaluator(run.gan.sample, run.target, 2000)(run.states, 31 + e), floor)["ks"][:, 0]
+             for e in range(2)]
+    assert p["ks_ratio"]["median"] == pytest.approx(np.median(np.concatenate(again)))
+    law = stats.kstwo(1000)
+    assert p["perfect_ks_ratio"]["median"] == pytest.approx(1.0, abs=0.06)  # 1,000 pairs: a 3 % standard error
+    assert p["perfect_ks_ratio"]["p90"] == pytest.approx(law.ppf(0.9) / law.ppf(0.5), rel=0.07)
+    assert p["perfect_w1_ratio"]["median"] == pytest.approx(1.0, abs=0.1)  # W1's floor: 200 draws
+    assert p["ks_ratio"]["median"] > 3  # 30 steps: far from the target
+
+
 def test_bench_fit_rejects_an_unknown_preset(capsys):
     assert main(["bench", "fit", "--presets", "nope"]) == 2
     assert "unknown preset" in capsys.readouterr().err
 
 
 def test_bench_fit_runs_the_cli(capsys, tmp_path):
-    argv = ["bench", "fit", "--seeds", "2", "--steps", "40", "--set", "eval.n_samples=500", "--out", str(tmp_path / "b")]
+    argv = ["bench", "fit", "--seeds", "2", "--steps", "40", "--set", "eval.n_samples=500", "--evals", "2",
+            "--out", str(tmp_path / "b")]
     assert main(argv) == 0
     out = capsys.readouterr().out
     for name in ("default", "seed"):
         assert f"{name}: 2 seeds, 40 steps" in out
     assert "KS ratio  median / p90 / max" in out and "within floor" in out
+    assert out.count("pooled over 2 more evaluations per seed") == 2 and "a perfect generator: KS " in out
     assert (tmp_path / "b" / "default" / "summary.json").exists()
 
 
