@@ -1,5 +1,12 @@
 """`distgan bench fit` and `distgan train --compare`: the table's numbers, and the real CLI on a tiny budget."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -64,6 +71,18 @@ def test_bench_fit_runs_the_cli(capsys, tmp_path):
     assert "KS ratio  median / p90 / max" in out and "within floor" in out
     assert out.count("pooled over 2 more evaluations per seed") == 2 and "a perfect generator: KS " in out
     assert (tmp_path / "b" / "default" / "summary.json").exists()
+
+
+def test_bench_fit_stops_on_ctrl_c(tmp_path):
+    """Bench runs train in chunks, so a Ctrl-C stops one within seconds: exit 130 and one line, no traceback."""
+    cmd = [sys.executable, "-m", "distgan", "bench", "fit", "--presets", "seed", "--seeds", "2", "--steps", "1000000",
+           "--set", "eval.n_samples=500"]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    time.sleep(8)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)  # one chunk of a million steps would take minutes
+    assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
 
 
 def test_train_compare_prints_both_verdicts(capsys, tmp_path):

@@ -250,6 +250,7 @@ def cmd_train(args) -> int:
 
 
 BENCH_FLOOR_DRAWS = 1000  # bench fit's W1 floor: a median of 1,000 draws has a standard error of about 1 %
+BENCH_CHUNK = 500  # steps per jitted chunk (the results do not depend on it)
 
 
 def cmd_bench(args) -> int:
@@ -276,7 +277,8 @@ def cmd_bench(args) -> int:
         config.set_field(cfg, "train.steps", args.steps if args.steps is not None else
                          (configs[names[0]].train.steps if configs else cfg.train.steps))
         cfg.train.seed, cfg.train.replicates = args.seed, args.seeds
-        cfg.train.eval_every = cfg.train.log_every = cfg.train.steps  # one jitted chunk and one evaluation
+        # one evaluation, at the end; chunks of at most BENCH_CHUNK steps, so that Ctrl-C stops within seconds
+        cfg.train.eval_every, cfg.train.log_every = cfg.train.steps, min(cfg.train.steps, BENCH_CHUNK)
         configs[name] = config.validate(cfg)
     if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise ConfigError(f"--out {args.out}: directory exists and is not empty (choose another --out)")
@@ -287,7 +289,14 @@ def cmd_bench(args) -> int:
     print(f"bench fit: {first.target.spec}, seeds {args.seed}..{args.seed + args.seeds - 1}, "
           f"{first.eval.n_samples} samples per evaluation against a fresh real sample; "
           f"ratio = statistic / noise-floor median (KS: Smirnov's law; W1: {first.eval.floor_draws} pairs of real samples)")
-    results = bench_fit(configs, args.out, evals=args.evals)
+    from .train import Interrupted
+
+    try:
+        results = bench_fit(configs, args.out, evals=args.evals)
+    except Interrupted as e:  # the run folder is resumable under --out; otherwise it was in a temporary folder
+        where = str(e) if args.out else str(e).split(", checkpoint written")[0] + " (runs in a temporary folder, removed)"
+        print(f"distgan: bench fit: {one_line(where)}", file=sys.stderr)
+        return e.code
     for name, r in results.items():
         print(f"{name}: {verdict(r)} (median KS <= 1.1, median W1 <= 1.2, p90 of each <= 1.5, no collapse/divergence)")
     return 0
