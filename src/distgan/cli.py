@@ -393,3 +393,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("distgan: interrupted", file=sys.stderr)
         return 130
+
+
+def entry() -> None:
+    """The `distgan` command and `python -m distgan`: main(), then exit with its status.
+
+    A Ctrl-C that lands while XLA is compiling leaves the compiler's threads running, and the interpreter's normal
+    shutdown then crashes (exit 139, a segmentation fault). An interrupted command has nothing left to write (its
+    checkpoint, if any, is on disk), so it flushes its output and leaves at once.
+    """
+    code = main()
+    if code in (130, 143):  # Ctrl-C, SIGTERM
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
