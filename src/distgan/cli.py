@@ -294,7 +294,7 @@ def cmd_bench(args) -> int:
     try:
         results = bench_fit(configs, args.out, evals=args.evals)
     except Interrupted as e:  # the run folder is resumable under --out; otherwise it was in a temporary folder
-        where = str(e) if args.out else str(e).split(", checkpoint written")[0] + " (runs in a temporary folder, removed)"
+        where = str(e) if args.out else e.stopped + " (runs in a temporary folder, removed)"
         print(f"distgan: bench fit: {one_line(where)}", file=sys.stderr)
         return e.code
     for name, r in results.items():

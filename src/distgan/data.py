@@ -66,7 +66,7 @@ def _read_text(path: Path, delimiter: str, columns: str) -> tuple[list[str], np.
         raise ConfigError(f"{path}: no data rows after the header line")
     names = _wanted(path, header, columns)
     if names is None:  # every column whose first value is a number
-        names = [h for i, h in enumerate(header) if _is_number(rows[1][i] if i < len(rows[1]) else "")]
+        names = [h for i, h in enumerate(header) if _parses(rows[1][i] if i < len(rows[1]) else "")]
         if not names:
             raise ConfigError(f"{path}: no numeric column (first data line {lines[1]} has no numbers)")
     idx = [header.index(c) for c in names]
@@ -81,22 +81,15 @@ def _read_text(path: Path, delimiter: str, columns: str) -> tuple[list[str], np.
                 x[r, j] = float(v)
             except ValueError:
                 raise ConfigError(f"{path}: line {line}, column {names[j]!r}: not a number: {v!r}") from None
-            if kinds[j] == "int" and not _is_int(v):
+            if kinds[j] == "int" and not _parses(v, int):
                 kinds[j] = "float"
     return names, x, kinds
 
 
-def _is_number(v: str) -> bool:
+def _parses(v: str, kind=float) -> bool:
+    """Whether v reads as a `kind` (float or int)."""
     try:
-        float(v)
-        return True
-    except ValueError:
-        return False
-
-
-def _is_int(v: str) -> bool:
-    try:
-        int(v)
+        kind(v)
         return True
     except ValueError:
         return False

@@ -39,11 +39,12 @@ WORDS = {"collapsed": "G collapsed (fake std near 0)", "diverged": "G diverged (
 
 
 class Interrupted(Exception):
-    """Training stopped by Ctrl-C or SIGTERM after writing a checkpoint; `code` is the exit status."""
+    """Training stopped by Ctrl-C or SIGTERM after writing a checkpoint; `code` is the exit status, `stopped` says
+    where (the message adds how to resume)."""
 
-    def __init__(self, message: str, code: int):
-        super().__init__(message)
-        self.code = code
+    def __init__(self, stopped: str, out: Path, code: int):
+        super().__init__(f"{stopped}, checkpoint written; continue with `distgan train --resume {out}`")
+        self.stopped, self.code = stopped, code
 
 
 def seed_line(step: int, logs: dict, k: int = 0) -> str:
@@ -250,8 +251,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
                     f"{postfix['in floor']} of replicates within the noise floor")
             if stop and step < t.steps:
                 name = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}.get(stop[0], f"signal {stop[0]}")
-                raise Interrupted(f"{name}: stopped at step {step} of {t.steps}, checkpoint written; continue with "
-                                  f"`distgan train --resume {out}`", 128 + stop[0])
+                raise Interrupted(f"{name}: stopped at step {step} of {t.steps}", out, 128 + stop[0])
     finally:
         bar.close()
         for sig, handler in handlers.items():
