@@ -9,7 +9,8 @@ noisy machine slows all of them alike; the table gives medians over the rounds. 
 ../shared/seed/seed_gan.py (beside the repository, as CI lays it out), run on CPU with one thread
 (OMP_NUM_THREADS=1, pinned to one core) in this Python environment, which needs PyTorch CPU 2.13.0 for it; its
 FINAL line gives us_per_step. distgan's time per step is measured on warm, compiled chunks of --chunk steps
-(a lax.scan, as `distgan train` runs them); compile time is reported apart.
+(a lax.scan, as `distgan train` runs them); compile time is reported apart. On CPU, K > 1 replicates are split
+over one XLA device per core as `distgan train` splits them (distgan.devices); "1 CPU device" rows keep them on one.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ GPU_CURVE = (1, 16, 256, 1024, 4096, 16384, 65536)
 
 
 def worker(K: int, steps: int, chunk: int, device: str) -> dict:
-    """In this process: compile the seed preset's chunk for K replicates, then time `steps` steps of it."""
+    """In this process: compile the seed preset's chunk for K replicates, then time `steps` steps of it.
+
+    The replicates are split over CPU devices as `distgan train` splits them (DISTGAN_CPU_DEVICES sets how many).
+    """
     import jax
 
-    jax.config.update("jax_platforms", {"cpu": "cpu", "gpu": "cuda"}[device])
     import distgan
+    from distgan import devices
     from distgan.gan import GAN, init_states, run_steps
     from distgan.targets import make_target
 
+    devices.select(device)
     cfg = distgan.preset("seed")
     gan = GAN(cfg, make_target(cfg.target))
-    states = init_states(gan, 0, K)
+    split = devices.replicate_sharding(K)
+    states = devices.place(init_states(gan, 0, K), split)
     t0 = time.perf_counter()
     compiled = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1).lower(gan, states, chunk).compile()
     compile_s = time.perf_counter() - t0
@@ -55,13 +61,15 @@ def worker(K: int, steps: int, chunk: int, device: str) -> dict:
         times.append(time.perf_counter() - t0)
     us = 1e6 * statistics.median(times) / chunk
     return {"K": K, "compile_s": compile_s, "us_per_step": us, "rep_steps_per_s": K * 1e6 / us,
-            "device": str(jax.devices()[0].device_kind)}
+            "device": str(jax.devices()[0].device_kind), "devices": devices.parts(split)}
 
 
-def run_worker(K, steps, chunk, device, cores=None) -> dict:
+def run_worker(K, steps, chunk, device, cores=None, cpu_devices=None) -> dict:
     cmd = [sys.executable, __file__, "--worker", str(K), "--steps", str(steps), "--chunk", str(chunk),
            "--device", device]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    if cpu_devices:
+        env["DISTGAN_CPU_DEVICES"] = str(cpu_devices)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True,
                          preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -109,6 +117,8 @@ def main() -> None:
         steps = max(a.chunk, min(a.steps, a.steps * 16 // K // a.chunk * a.chunk))  # about the same work each
         plan[f"distgan K={K}" + (f", {len(all_cores)} cores" if a.device == "cpu" else "")] = \
             (lambda K=K, steps=steps: run_worker(K, steps, a.chunk, a.device))
+        if a.device == "cpu" and K == 256 and len(all_cores) > 1:  # what the split over CPU devices buys
+            plan["distgan K=256, 1 CPU device"] = (lambda steps=steps: run_worker(256, steps, a.chunk, "cpu", None, 1))
     results = {name: [] for name in plan}
     for r in range(a.repeats):
         for name, fn in plan.items():

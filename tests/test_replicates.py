@@ -87,31 +87,37 @@ def test_memory_check_names_the_largest_k_that_fits():
 MEASURE = textwrap.dedent("""
     import json, sys
     import jax
-    from distgan import memory, preset
+    K, n_devices = int(sys.argv[1]), int(sys.argv[2])
+    jax.config.update("jax_num_cpu_devices", n_devices)
+    from distgan import devices, memory, preset
     from distgan.gan import GAN, init_states, run_steps
     from distgan.targets import make_target
-    K = int(sys.argv[1])
     gan = GAN(preset("seed"), make_target(preset("seed").target))
+    split = devices.replicate_sharding(K)
+    assert devices.parts(split) == n_devices
     chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
-    compiled = chunk.lower(gan, jax.eval_shape(init_states, gan, 0, K), 2).compile()
+    compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, 0, K), split), 2).compile()
     def status(field):  # kB -> bytes, from /proc/self/status
         line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
         return int(line.split()[1]) * 1024
     with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to now: compiling's own peak is past
         f.write("5")
     before = status("VmRSS")
-    states, logs = compiled(init_states(gan, 0, K))
+    states, logs = compiled(devices.place(init_states(gan, 0, K), split))
     jax.block_until_ready(states)
-    print(json.dumps({"estimate": memory.chunk_bytes(compiled), "measured": status("VmHWM") - before}))
+    print(json.dumps({"estimate": memory.estimate(compiled, K, 1, 1, 1, devices.parts(split))["train"],
+                      "measured": status("VmHWM") - before}))
 """)
 
 
-def test_memory_estimate_against_a_real_allocation():
-    # A fresh process, K = 4096 replicates (about 1.2 GB): the growth of its peak resident memory while it allocates
-    # the states and runs one chunk (peak reset after compiling,
-    # whose own peak can exceed the run's), against the compiled chunk's own figures.
-    out = subprocess.run([sys.executable, "-c", MEASURE, "4096"], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": SRC, "JAX_PLATFORMS": "cpu"})
+@pytest.mark.parametrize("n_devices", [1, 2])
+def test_memory_estimate_against_a_real_allocation(n_devices):
+    # A fresh process, K = 4096 replicates (about 1.2 GB), on one CPU device or split over two: the growth of its
+    # peak resident memory while it allocates the states and runs one chunk (peak reset after compiling, whose own
+    # peak can exceed the run's), against the compiled chunk's own figures (a split chunk's are one device's share).
+    out = subprocess.run([sys.executable, "-c", MEASURE, "4096", str(n_devices)], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": SRC, "JAX_PLATFORMS": "cpu",
+                                          "DISTGAN_CPU_DEVICES": str(n_devices)})
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["estimate"] > 1e9
     assert 0.7 * r["estimate"] < r["measured"] < 1.3 * r["estimate"], r
@@ -173,3 +179,28 @@ def test_device_cpu_and_auto_train(tmp_path, capsys):
         assert main(["train", "--steps", "200", "--out", str(tmp_path / device), "--device", device, "--quiet",
                      "--no-plots", "--set", "eval.n_samples=1000", "--set", "eval.floor_draws=10"]) == 0
     assert jnp.zeros(1).devices().pop().platform == "cpu"
+
+
+def test_split_over_cpu_devices_equals_one_device(tmp_path, monkeypatch):
+    # conftest gives the session two CPU devices; an even K is split over them, DISTGAN_CPU_DEVICES=1 keeps one.
+    # Each replicate's computation is unchanged; XLA fuses a device's share differently (float rounding at most).
+    from distgan import devices
+    from distgan.runs import load
+
+    assert len(jax.devices()) == 2
+    cfg = distgan.preset("seed")
+    cfg.train.steps, cfg.train.replicates, cfg.train.log_every, cfg.train.eval_every = 300, 4, 100, 300
+    cfg.eval.n_samples, cfg.eval.floor_draws = 2000, 20
+    runs = {}
+    for n in ("1", "2"):
+        monkeypatch.setenv("DISTGAN_CPU_DEVICES", n)
+        runs[n] = distgan.train(cfg, tmp_path / n, echo=None, plots=False)
+        assert runs[n].summary["timing"]["devices"] == int(n)
+    one, two = (jax.device_get(load(tmp_path / n).states) for n in ("1", "2"))
+    for path, a, b in zip(jax.tree_util.tree_leaves_with_path(one), jax.tree.leaves(one), jax.tree.leaves(two)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=str(path))
+    np.testing.assert_allclose(runs["2"].summary["table"]["ks_ratio"]["median"],
+                               runs["1"].summary["table"]["ks_ratio"]["median"], rtol=1e-3)
+    monkeypatch.setenv("DISTGAN_CPU_DEVICES", "3")  # 4 replicates do not split three ways: the most that divide K
+    assert devices.replicate_sharding(4).mesh.size == 2
+    assert devices.replicate_sharding(3) is None  # jax.devices() has 2

@@ -8,6 +8,12 @@
     run = distgan.load("runs/demo") # read a finished run back
 """
 
+import os
+
+# XLA's C++ log level is read once, when JAX loads: keep it to errors unless the user chose one. Otherwise every
+# compile of a run split over CPU devices prints GSPMD's deprecation notice (distgan.devices).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from .config import Config, ConfigError, EvalConfig, ModelConfig, TargetConfig, TrainConfig
 from .presets import get as preset
 from .runs import Run, load

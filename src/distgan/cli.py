@@ -103,25 +103,6 @@ def config_from_args(args) -> Config:  # noqa: F821
     return config.validate(cfg)
 
 
-def _select_device(device: str) -> str:
-    """Pin JAX's platform before it starts a backend: --device cpu|gpu|auto (auto: the GPU when JAX sees one).
-
-    JAX reads JAX_PLATFORMS when it is imported, which `python -m distgan` has already done: set the config instead.
-    Returns the platform in use ('cpu' or 'gpu').
-    """
-    import jax
-
-    if device != "auto":
-        jax.config.update("jax_platforms", {"cpu": "cpu", "gpu": "cuda"}[device])
-    try:
-        platform = jax.devices()[0].platform
-    except (RuntimeError, AssertionError):  # no such platform: jax 0.10 asserts, earlier versions raise
-        raise ConfigError(f"--device {device}: JAX sees no such device (is the CUDA build of jaxlib installed?)") from None
-    if device == "gpu" and platform != "gpu":
-        raise ConfigError(f"--device gpu: JAX sees no GPU, only {platform}")
-    return platform
-
-
 def format_fit(summary: dict, k: int = 0) -> list[str]:
     """The fit report of replicate k: moments beside the target's, KS and W1 beside their noise floors."""
     rep, tm, floor = summary["replicates"][k], summary["target_moments"], summary["floor"]
@@ -205,7 +186,9 @@ def config_for_resume(args) -> Config:  # noqa: F821
 
 def cmd_train(args) -> int:
     cfg = config_for_resume(args) if args.resume else config_from_args(args)
-    _select_device(args.device)
+    from .devices import select
+
+    select(args.device)
     _compile_cache()
     from .train import Interrupted, train
 
@@ -231,7 +214,8 @@ def cmd_train(args) -> int:
         print(f"resumed at step {run.summary['timing']['resumed_at']}")
     print(f"trained {cfg.train.steps} steps x {run.replicates} replicate(s) in {tm['train_s']:.1f} s "
           f"(+{tm['compile_s']:.1f} s compile): {tm['us_per_step']:.0f} us/step, "
-          f"{tm['replicate_steps_per_s']:.3g} replicate-steps/s")
+          f"{tm['replicate_steps_per_s']:.3g} replicate-steps/s"
+          + (f", split over {tm['devices']} CPU devices" if tm.get("devices", 1) > 1 else ""))
     print(f"run folder: {run.folder}")
     if other is not None:
         out = run.folder.parent / f"{run.folder.name}-vs-{args.compare}"
@@ -282,7 +266,9 @@ def cmd_bench(args) -> int:
         configs[name] = config.validate(cfg)
     if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise ConfigError(f"--out {args.out}: directory exists and is not empty (choose another --out)")
-    _select_device(args.device)
+    from .devices import select
+
+    select(args.device)
     from .bench import bench_fit, verdict
 
     first = configs[names[0]]

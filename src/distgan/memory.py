@@ -41,16 +41,21 @@ def eval_bytes(block: int, n: int, dim: int) -> int:
     return EVAL_ARRAYS * block * n * dim * 4
 
 
-def estimate(compiled, replicates: int, block: int, n: int, dim: int) -> dict:
-    """Bytes that training `replicates` GANs needs: the chunk (linear in K) and one evaluation block beside it."""
-    train = chunk_bytes(compiled)
+def estimate(compiled, replicates: int, block: int, n: int, dim: int, parts: int = 1) -> dict:
+    """Bytes that training `replicates` GANs needs: the chunk (linear in K) and one evaluation block beside it.
+
+    parts: the devices the replicates are split over (devices.parts); a split chunk's figures are one device's
+    share, and on a CPU every share is in the same memory.
+    """
+    train = chunk_bytes(compiled) * parts
     return {"train": train, "eval": eval_bytes(block, n, dim), "per_replicate": train / replicates,
             "total": train + eval_bytes(block, n, dim)}
 
 
-def check(compiled, replicates: int, block: int, n: int, dim: int, available: int | None = None) -> dict:
+def check(compiled, replicates: int, block: int, n: int, dim: int, available: int | None = None,
+          parts: int = 1) -> dict:
     """Raise ConfigError naming the largest K that fits when `replicates` will not; else return the estimate."""
-    est = estimate(compiled, replicates, block, n, dim)
+    est = estimate(compiled, replicates, block, n, dim, parts)
     available = available_bytes() if available is None else available
     budget = HEADROOM * available
     if est["total"] > budget:

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from . import memory, metrics
+from . import devices, memory, metrics
 from .config import Config, ConfigError, dumps, validate
 from .gan import GAN, init_states, run_steps
 from .runs import (
@@ -143,20 +143,23 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     # compile on the states' shapes and check that K fits the device before anything of size K is allocated
     chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
     t0 = time.perf_counter()
-    compiled = chunk.lower(gan, jax.eval_shape(init_states, gan, t.seed, K), min(t.log_every, t.steps)).compile()
+    split = devices.replicate_sharding(K)  # on a CPU: the replicates split over one device per core
+    compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, t.seed, K), split),
+                           min(t.log_every, t.steps)).compile()
     compile_s = time.perf_counter() - t0
-    memory.check(compiled, K, metrics.block_size(K, cfg.eval.n_samples, gan.dim), cfg.eval.n_samples, gan.dim)
+    memory.check(compiled, K, metrics.block_size(K, cfg.eval.n_samples, gan.dim), cfg.eval.n_samples, gan.dim,
+                 parts=devices.parts(split))
     floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
     target_moments = target.moments()
     evaluate = metrics.evaluator(gan.sample, target, cfg.eval.n_samples)
 
-    states = init_states(gan, t.seed, K)  # every leaf (K, ...)
+    states = devices.place(init_states(gan, t.seed, K), split)  # every leaf (K, ...)
     best = {"state": jax.device_get(states), "score": np.full(K, np.inf), "step": np.full(K, -1)}  # by fit ratio
     first_step = [{} for _ in range(K)]  # per replicate: problem -> first step it was seen
     step = 0
     if resume and (out / CHECKPOINT).exists():
         tree, meta = load_checkpoint(out, {"state": states, "best": best}, CHECKPOINT, cfg)
-        states, best = jax.tree.map(jax.numpy.asarray, tree["state"]), tree["best"]
+        states, best = devices.place(jax.tree.map(jax.numpy.asarray, tree["state"]), split), tree["best"]
         step, first_step = meta["step"], meta["first_step"]
         if step > t.steps:
             raise ConfigError(f"--steps {t.steps}: the run's checkpoint is already at step {step}")
@@ -269,7 +272,8 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         summary["modes"] = modes.evaluate(gan.sample, states, target)
     done = max(step - start, 1)
     summary["timing"] = {"compile_s": compile_s, "train_s": train_s, "us_per_step": 1e6 * train_s / done,
-                         "replicate_steps_per_s": done * K / max(train_s, 1e-9), "resumed_at": start}
+                         "replicate_steps_per_s": done * K / max(train_s, 1e-9), "resumed_at": start,
+                         "devices": devices.parts(split), "platform": jax.devices()[0].platform}
     write_json(out / "summary.json", summary)
     run = Run(out, cfg, target, gan, states, summary)
     if plots:

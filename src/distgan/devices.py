@@ -1,0 +1,96 @@
+"""Where replicates run: JAX's platform (--device), and on a CPU one XLA device per core, replicates split among them.
+
+XLA's CPU backend runs a program on one device with a thread pool that networks this small barely fill: a
+K = 256 step of the seed's network is only 1.25x faster on two cores than on one. Given one CPU device per core
+(`jax_num_cpu_devices`, set before JAX starts its backends), K replicates are split over the devices along their
+leading axis, and each device runs its share on its own core: 1.4-1.6x the replicate-steps per second of one
+device on this 2-core machine (benchmarks/speed.py --cpu-devices). Replicates never interact, so the split
+changes no replicate's computation, only how XLA schedules and fuses it (float rounding at most).
+
+The split is partitioned by GSPMD: JAX's default partitioner (Shardy) cannot lower the Philox random numbers of
+the training step (its `mulhi` has no StableHLO form, jax 0.10), so a split run turns Shardy off for the process.
+Where that option is gone (a later JAX) or the backend is already running, replicates stay on one device.
+(XLA logs GSPMD's deprecation notice at every such compile; distgan/__init__.py keeps XLA's log to errors.)
+DISTGAN_CPU_DEVICES sets the number of CPU devices (1: no split; default: the cores this process may use, at most
+MAX_CPU_DEVICES).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .config import ConfigError
+
+MAX_CPU_DEVICES = 8
+
+
+def cpu_devices_wanted() -> int:
+    env = os.environ.get("DISTGAN_CPU_DEVICES", "")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ConfigError(f"DISTGAN_CPU_DEVICES={env!r}: expected a whole number of devices, at least 1")
+        return int(env)
+    return max(1, min(MAX_CPU_DEVICES, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+def select(device: str) -> str:
+    """Pin JAX's platform before it starts a backend: --device cpu|gpu|auto (auto: the GPU when JAX sees one).
+
+    Also asks for one CPU device per core (cpu_devices_wanted) while that can still be set. JAX reads
+    JAX_PLATFORMS when it is imported, which `python -m distgan` has already done: set the config instead.
+    Returns the platform in use ('cpu' or 'gpu').
+    """
+    if device != "auto":
+        jax.config.update("jax_platforms", {"cpu": "cpu", "gpu": "cuda"}[device])
+    n = cpu_devices_wanted()
+    if n > 1:
+        try:
+            jax.config.update("jax_num_cpu_devices", n)
+        except (AttributeError, RuntimeError):  # an older JAX, or its backends already started: one CPU device
+            pass
+    try:
+        platform = jax.devices()[0].platform
+    except (RuntimeError, AssertionError):  # no such platform: jax 0.10 asserts, earlier versions raise
+        raise ConfigError(f"--device {device}: JAX sees no such device (is the CUDA build of jaxlib installed?)") from None
+    if device == "gpu" and platform != "gpu":
+        raise ConfigError(f"--device gpu: JAX sees no GPU, only {platform}")
+    return platform
+
+
+def replicate_sharding(replicates: int) -> NamedSharding | None:
+    """How K replicates split over the CPU devices (the most devices that divide K evenly), or None: one device.
+
+    None on an accelerator (one device per process here), for K = 1, with DISTGAN_CPU_DEVICES=1, or when the
+    GSPMD partitioner is unavailable.
+    """
+    devices = jax.devices()
+    if devices[0].platform != "cpu":
+        return None
+    most = min(len(devices), cpu_devices_wanted())
+    n = max(d for d in range(1, most + 1) if replicates % d == 0)
+    if n < 2:
+        return None
+    try:
+        jax.config.update("jax_use_shardy_partitioner", False)
+    except AttributeError:  # a JAX without GSPMD
+        return None
+    return NamedSharding(Mesh(devices[:n], ("replicates",)), PartitionSpec("replicates"))
+
+
+def parts(sharding: NamedSharding | None) -> int:
+    """How many devices share the replicates: each holds its part of the states and of the chunk's temporaries."""
+    return 1 if sharding is None else sharding.mesh.size
+
+
+def place(tree, sharding: NamedSharding | None):
+    """Put a pytree of (K, ...) arrays on the devices of the split (unchanged without one)."""
+    return tree if sharding is None else jax.device_put(tree, sharding)
+
+
+def shapes(tree, sharding: NamedSharding | None):
+    """Shape-and-dtype stand-ins of a pytree of (K, ...) arrays, placed like `place` would, for ahead-of-time lowering."""
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), tree)
