@@ -181,26 +181,31 @@ def test_device_cpu_and_auto_train(tmp_path, capsys):
     assert jnp.zeros(1).devices().pop().platform == "cpu"
 
 
-def test_split_over_cpu_devices_equals_one_device(tmp_path, monkeypatch):
+def test_split_over_cpu_devices_equals_one_device(tmp_path, monkeypatch, capsys):
     # conftest gives the session two CPU devices; an even K is split over them, DISTGAN_CPU_DEVICES=1 keeps one.
     # Each replicate's computation is unchanged; XLA fuses a device's share differently (float rounding at most).
     from distgan import devices
     from distgan.runs import load
 
     assert len(jax.devices()) == 2
-    cfg = distgan.preset("seed")
-    cfg.train.steps, cfg.train.replicates, cfg.train.log_every, cfg.train.eval_every = 300, 4, 100, 300
-    cfg.eval.n_samples, cfg.eval.floor_draws = 2000, 20
-    runs = {}
+    args = ["train", "--preset", "seed", "--replicates", "4", "--steps", "300", "--no-plots", "--set",
+            "train.log_every=100", "--set", "train.eval_every=300", "--set", "eval.n_samples=2000", "--set",
+            "eval.floor_draws=20"]
+    lines = {}
     for n in ("1", "2"):
         monkeypatch.setenv("DISTGAN_CPU_DEVICES", n)
-        runs[n] = distgan.train(cfg, tmp_path / n, echo=None, plots=False)
-        assert runs[n].summary["timing"]["devices"] == int(n)
+        assert main([*args, "--out", str(tmp_path / n)]) == 0
+        lines[n] = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("trained "))
+        assert load(tmp_path / n).summary["timing"]["devices"] == int(n)
+    assert "split over" not in lines["1"] and lines["2"].endswith("replicate-steps/s, split over 2 CPU devices")
     one, two = (jax.device_get(load(tmp_path / n).states) for n in ("1", "2"))
     for path, a, b in zip(jax.tree_util.tree_leaves_with_path(one), jax.tree.leaves(one), jax.tree.leaves(two)):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=str(path))
-    np.testing.assert_allclose(runs["2"].summary["table"]["ks_ratio"]["median"],
-                               runs["1"].summary["table"]["ks_ratio"]["median"], rtol=1e-3)
+    ratios = [load(tmp_path / n).summary["table"]["ks_ratio"]["median"] for n in ("1", "2")]
+    assert ratios[1] == pytest.approx(ratios[0], rel=1e-3)
     monkeypatch.setenv("DISTGAN_CPU_DEVICES", "3")  # 4 replicates do not split three ways: the most that divide K
     assert devices.replicate_sharding(4).mesh.size == 2
     assert devices.replicate_sharding(3) is None  # jax.devices() has 2
+    monkeypatch.setenv("DISTGAN_CPU_DEVICES", "two")
+    with pytest.raises(distgan.ConfigError, match="DISTGAN_CPU_DEVICES='two': expected a whole number"):
+        devices.replicate_sharding(4)
