@@ -47,8 +47,12 @@ def default() -> Config:
       warm-up keeps the initial weights out of the average on short runs (at 6,000 steps its (1 + t) / (10 + t)
       stays below 0.999, so it sets the average's length). Longer averages (ema_warmup_k 3 or 5) left the tails
       lighter.
-    - steps 6000: 10,000 steps measured slightly better (pooled W1 median 1.06, p90 1.62) at 1.7 times the cost;
-      batch 200 for 3,000 steps screened worse than batch 100 for 6,000; d_steps 2 about even at 1.7x the cost.
+    - steps 6000: 10,000 steps (round 3, benchmarks/default.md) measured within noise on the Gaussian (pooled KS
+      1.05 / 1.55 -> 1.03 / 1.52, W1 1.10 / 1.70 -> 1.08 / 1.66; its one-evaluation KS median drew 1.11) and much
+      better off it (pooled W1 medians: uniform 1.77 -> 1.40, two-Gaussian mixture 3.85 -> 2.40, lognormal
+      1.19 -> 1.11), at 1.7 times the cost (`make run` 23 -> 32 s with nothing compiled yet); not taken: pass
+      --steps 10000 for such targets. Batch 200 for 3,000 steps screened worse than batch 100 for 6,000; d_steps 2
+      about even at 1.7x the cost.
     What is left: G's tails stay a little light (excess kurtosis about -0.08; 10,000 steps: -0.05).
     """
     cfg = Config(preset="default")
