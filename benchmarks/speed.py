@@ -36,9 +36,8 @@ def worker(K: int, steps: int, chunk: int, device: str) -> dict:
 
     The replicates are split over CPU devices as `distgan train` splits them (DISTGAN_CPU_DEVICES sets how many).
     """
+    import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors; importing JAX first fixes it at warnings)
     import jax
-
-    import distgan
     from distgan import devices
     from distgan.gan import GAN, init_states, run_steps
     from distgan.targets import make_target
