@@ -87,8 +87,8 @@ def parts(sharding: NamedSharding | None) -> int:
 
 
 def place(tree, sharding: NamedSharding | None):
-    """Put a pytree of (K, ...) arrays on the devices of the split (unchanged without one)."""
-    return tree if sharding is None else jax.device_put(tree, sharding)
+    """Put a pytree of (K, ...) arrays (JAX or NumPy) on the devices of the split, or on the default device."""
+    return jax.device_put(tree, sharding)
 
 
 def shapes(tree, sharding: NamedSharding | None):

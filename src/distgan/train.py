@@ -159,7 +159,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     step = 0
     if resume and (out / CHECKPOINT).exists():
         tree, meta = load_checkpoint(out, {"state": states, "best": best}, CHECKPOINT, cfg)
-        states, best = devices.place(jax.tree.map(jax.numpy.asarray, tree["state"]), split), tree["best"]
+        states, best = devices.place(tree["state"], split), tree["best"]
         step, first_step = meta["step"], meta["first_step"]
         if step > t.steps:
             raise ConfigError(f"--steps {t.steps}: the run's checkpoint is already at step {step}")
