@@ -181,17 +181,18 @@ def test_split_over_cpu_devices_equals_one_device(tmp_path, monkeypatch, capsys)
     args = ["train", "--preset", "seed", "--replicates", "4", "--steps", "300", "--no-plots", "--set",
             "train.log_every=100", "--set", "train.eval_every=300", "--set", "eval.n_samples=2000", "--set",
             "eval.floor_draws=20"]
-    lines = {}
-    for n in ("1", "2"):
-        monkeypatch.setenv("DISTGAN_CPU_DEVICES", n)
-        assert main([*args, "--out", str(tmp_path / n)]) == 0
+    lines, runs = {}, {}
+    for n in (1, 2):
+        monkeypatch.setenv("DISTGAN_CPU_DEVICES", str(n))
+        assert main([*args, "--out", str(tmp_path / str(n))]) == 0
         lines[n] = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("trained "))
-        assert load(tmp_path / n).summary["timing"]["devices"] == int(n)
-    assert "split over" not in lines["1"] and lines["2"].endswith("replicate-steps/s, split over 2 CPU devices")
-    one, two = (jax.device_get(load(tmp_path / n).states) for n in ("1", "2"))
+        runs[n] = load(tmp_path / str(n))
+        assert runs[n].summary["timing"]["devices"] == n
+    assert "split over" not in lines[1] and lines[2].endswith("replicate-steps/s, split over 2 CPU devices")
+    one, two = (jax.device_get(runs[n].states) for n in (1, 2))
     for path, a, b in zip(jax.tree_util.tree_leaves_with_path(one), jax.tree.leaves(one), jax.tree.leaves(two)):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=str(path))
-    ratios = [load(tmp_path / n).summary["table"]["ks_ratio"]["median"] for n in ("1", "2")]
+    ratios = [runs[n].summary["table"]["ks_ratio"]["median"] for n in (1, 2)]
     assert ratios[1] == pytest.approx(ratios[0], rel=1e-3)
     monkeypatch.setenv("DISTGAN_CPU_DEVICES", "3")  # 4 replicates do not split three ways: the most that divide K
     assert devices.replicate_sharding(4).mesh.size == 2
