@@ -11,6 +11,8 @@ noisy machine slows all of them alike; the table gives medians over the rounds. 
 FINAL line gives us_per_step. distgan's time per step is measured on warm, compiled chunks of --chunk steps
 (a lax.scan, as `distgan train` runs them); compile time is reported apart. On CPU, K > 1 replicates are split
 over one XLA device per core as `distgan train` splits them (distgan.devices); "1 CPU device" rows keep them on one.
+Each device's share runs the chunk in cache-sized blocks of replicates (distgan.gan.run_steps); the "no blocks"
+row runs all of a share at once.
 """
 
 from __future__ import annotations
@@ -31,24 +33,28 @@ CPU_CURVE = (1, 16, 64, 256, 1024)
 GPU_CURVE = (1, 16, 256, 1024, 4096, 16384, 65536)
 
 
-def worker(K: int, steps: int, chunk: int, device: str) -> dict:
+def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True) -> dict:
     """In this process: compile the seed preset's chunk for K replicates, then time `steps` steps of it.
 
-    The replicates are split over CPU devices as `distgan train` splits them (DISTGAN_CPU_DEVICES sets how many).
+    The replicates are split over CPU devices as `distgan train` splits them (DISTGAN_CPU_DEVICES sets how many),
+    and each device's share runs in cache-sized blocks (blocks=False: all of a share at once).
     """
     import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors; importing JAX first fixes it at warnings)
     import jax
-    from distgan import devices
+    from distgan import devices, gan as gan_mod
     from distgan.gan import GAN, init_states, run_steps
     from distgan.targets import make_target
 
     devices.select(device)
+    if not blocks:
+        gan_mod.CACHE_BYTES = 1 << 62
     cfg = distgan.preset("seed")
     gan = GAN(cfg, make_target(cfg.target))
     split = devices.replicate_sharding(K)
     states = devices.place(init_states(gan, 0, K), split)
     t0 = time.perf_counter()
-    compiled = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1).lower(gan, states, chunk).compile()
+    compiled = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1).lower(
+        gan, states, chunk, devices.parts(split)).compile()
     compile_s = time.perf_counter() - t0
     states, _ = compiled(states)  # warm-up
     jax.block_until_ready(states)
@@ -63,9 +69,9 @@ def worker(K: int, steps: int, chunk: int, device: str) -> dict:
             "device": str(jax.devices()[0].device_kind), "devices": devices.parts(split)}
 
 
-def run_worker(K, steps, chunk, device, cores=None, cpu_devices=None) -> dict:
+def run_worker(K, steps, chunk, device, cores=None, cpu_devices=None, blocks=True) -> dict:
     cmd = [sys.executable, __file__, "--worker", str(K), "--steps", str(steps), "--chunk", str(chunk),
-           "--device", device]
+           "--device", device] + ([] if blocks else ["--no-blocks"])
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     if cpu_devices:
         env["DISTGAN_CPU_DEVICES"] = str(cpu_devices)
@@ -95,9 +101,10 @@ def main() -> None:
     p.add_argument("--torch-python", default=sys.executable, help="the Python that has torch, for the seed script")
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--no-blocks", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker is not None:
-        print(json.dumps(worker(a.worker, a.steps, a.chunk, a.device)))
+        print(json.dumps(worker(a.worker, a.steps, a.chunk, a.device, not a.no_blocks)))
         return
 
     curve = tuple(int(k) for k in a.curve.split(",")) if a.curve else (CPU_CURVE if a.device == "cpu" else GPU_CURVE)
@@ -118,6 +125,8 @@ def main() -> None:
             (lambda K=K, steps=steps: run_worker(K, steps, a.chunk, a.device))
         if a.device == "cpu" and K == 256 and len(all_cores) > 1:  # what the split over CPU devices buys
             plan["distgan K=256, 1 CPU device"] = (lambda steps=steps: run_worker(256, steps, a.chunk, "cpu", None, 1))
+        if a.device == "cpu" and K == 256:  # what running each device's share in cache-sized blocks buys
+            plan["distgan K=256, no blocks"] = (lambda steps=steps: run_worker(256, steps, a.chunk, "cpu", blocks=False))
     results = {name: [] for name in plan}
     for r in range(a.repeats):
         for name, fn in plan.items():

@@ -1,5 +1,6 @@
 """`distgan bench fit` and `distgan train --compare`: the table's numbers, and the real CLI on a tiny budget."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 from scipy import stats
 
 import distgan
@@ -86,11 +88,37 @@ def test_bench_fit_stops_on_ctrl_c(tmp_path, after):
     assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
 
 
-def test_train_compare_prints_both_verdicts(capsys, tmp_path):
-    argv = ["train", "--steps", "40", "--set", "eval.n_samples=500", "--compare", "seed", "--quiet", "--no-plots",
-            "--out", str(tmp_path / "r")]
-    assert main(argv) == 0
+def test_train_compare_prints_both_verdicts_and_equals_each_run_alone(capsys, tmp_path):
+    """The comparison trains in a thread beside the main run, on the other CPU device: the same runs as alone."""
+    budget = ["--steps", "40", "--set", "eval.n_samples=500", "--quiet", "--no-plots"]
+    assert main(["train", *budget, "--compare", "seed", "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "for comparison, preset 'seed' on the same target, 40 steps" in out
     assert "  seed: " in out and "  default: " in out
-    assert (tmp_path / "r-vs-seed" / "summary.json").exists()
+    for preset, beside in (("seed", "r-vs-seed"), ("default", "r")):
+        assert main(["train", *budget, "--preset", preset, "--out", str(tmp_path / preset)]) == 0
+        alone, both = (load_file(tmp_path / f / "checkpoint.safetensors") for f in (preset, beside))
+        assert alone.keys() == both.keys()
+        for key in alone:
+            np.testing.assert_allclose(both[key], alone[key], rtol=1e-6, atol=1e-7, err_msg=f"{preset} {key}")
+        s_alone, s_both = (json.loads((tmp_path / f / "summary.json").read_text()) for f in (preset, beside))
+        assert s_both["replicates"][0]["ks_ratio"] == pytest.approx(s_alone["replicates"][0]["ks_ratio"], rel=1e-6)
+
+
+def test_train_compare_stops_both_runs_on_ctrl_c(tmp_path):
+    """Ctrl-C stops the main run and the comparison beside it: exit 130, one line, a checkpoint in each folder."""
+    cmd = [sys.executable, "-m", "distgan", "train", "--compare", "seed", "--steps", "1000000", "--quiet",
+           "--set", "eval.n_samples=500", "--out", str(tmp_path / "r")]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f / "metrics.jsonl").exists() for f in ("r", "r-vs-seed")):  # both are training
+        assert p.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
+    assert "--resume" in err
+    for folder in ("r", "r-vs-seed"):
+        assert (tmp_path / folder / "checkpoint.safetensors").exists(), folder
+        assert not (tmp_path / folder / "summary.json").exists(), folder

@@ -52,6 +52,43 @@ def test_batched_replicates_equal_each_trained_alone(d_input):
             np.testing.assert_allclose(b[k], a[0], rtol=1e-4, atol=1e-5, err_msg=f"replicate {k} {path[0]}")
 
 
+@pytest.mark.parametrize("parts", [1, 2])
+def test_blocks_of_replicates_equal_all_at_once(monkeypatch, parts):
+    """On a CPU each device's replicates run a chunk in cache-sized blocks, one after another: the same states and
+    logs as all of them at once (parts 2: split over the session's two CPU devices, two blocks on each)."""
+    from distgan import devices
+    from distgan import gan as gan_mod
+
+    gan, K = _gan("batch"), 8
+    split = devices.replicate_sharding(K) if parts > 1 else None
+    assert devices.parts(split) == parts
+
+    def run(cache_bytes):
+        monkeypatch.setattr(gan_mod, "CACHE_BYTES", cache_bytes)
+        fn = jax.jit(lambda s: run_steps(gan, s, STEPS, parts))  # a new function: traced again under this CACHE_BYTES
+        return jax.device_get(fn(devices.place(init_states(gan, 5, K), split)))
+
+    monkeypatch.setattr(gan_mod, "CACHE_BYTES", 2 * gan.working_set())
+    assert gan_mod.block_size(gan, K // parts) == 2
+    blocked, together = run(2 * gan.working_set()), run(1 << 40)
+    for path, b, a in zip(jax.tree_util.tree_leaves_with_path(together), jax.tree.leaves(blocked),
+                          jax.tree.leaves(together)):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=str(path))
+    assert np.abs(blocked[0]["G"][1]["w"][0] - blocked[0]["G"][1]["w"][1]).max() > 1e-2  # blocks kept their seeds
+
+
+def test_block_size():
+    from distgan import gan as gan_mod
+
+    gan = _gan("batch")
+    per = gan.working_set()
+    assert 100_000 < per < 2_000_000  # the seed's nets: ~15k weights (x5), ~10k activations (x4), in bytes
+    most = gan_mod.CACHE_BYTES // per
+    assert gan_mod.block_size(gan, 1) == 1 and gan_mod.block_size(gan, most) == most
+    assert gan_mod.block_size(gan, 4 * most) == most  # the largest divisor that fits
+    assert gan_mod.block_size(gan, 7919) == 1  # a prime larger than a block: one at a time
+
+
 def test_replicate_seeding():
     gan = _gan("batch")
     a, b = _train(gan, 0, 2, 50), _train(gan, 0, 2, 50)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train GANs and write a run folder")
     _add_training_flags(p)
     p.add_argument("--compare", metavar="PRESET",
-                   help="then train PRESET on the same target, steps, seeds and evaluation, and print its verdict too")
+                   help="also train PRESET (in a thread beside the main run) on the same target, steps, seeds and evaluation, and print its verdict too")
     p = sub.add_parser("sample", help="draw from a trained generator into .csv, .tsv, .npy or .parquet")
     p.add_argument("run", help="run folder")
     p.add_argument("-n", type=int, default=10000, help="number of samples")
@@ -184,6 +186,43 @@ def config_for_resume(args) -> Config:  # noqa: F821
     return config.validate(cfg)
 
 
+def _beside(fn, *args, **kw):
+    """Start fn(*args, **kw) in a thread, its unsplit work on another CPU device than the main thread's
+    (devices.beside); returns a function that waits for it and returns its result or raises its exception."""
+    import threading
+
+    from .devices import beside
+
+    box = {}
+
+    def work():
+        try:
+            with beside():
+                box["result"] = fn(*args, **kw)
+        except BaseException as e:  # noqa: BLE001  (handed to the caller)
+            box["error"] = e
+
+    thread = threading.Thread(target=work, name=getattr(fn, "__name__", "beside"))
+    thread.start()
+
+    def join():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    return join
+
+
+def _finish(compare, stop: list):
+    """Wait for the comparison; a Ctrl-C while waiting stops it at its next chunk (it raises Interrupted)."""
+    try:
+        return compare()
+    except KeyboardInterrupt:
+        stop.append(signal.SIGINT)
+        return compare()
+
+
 def cmd_train(args) -> int:
     cfg = config_for_resume(args) if args.resume else config_from_args(args)
     from .devices import select
@@ -192,20 +231,32 @@ def cmd_train(args) -> int:
     _compile_cache()
     from .train import Interrupted, train
 
-    other = None
+    out, other, stop, compare = args.resume or args.out, None, [], None
     if args.compare:  # checked before training: a bad name fails in a second, not after the main run
         from . import presets
+        from .targets import make_target
+        from .train import run_folder
 
         other = presets.get(args.compare)
         other.target, other.eval = cfg.target, cfg.eval
         for name in ("steps", "seed", "replicates", "log_every", "eval_every"):
             setattr(other.train, name, getattr(cfg.train, name))
+        out = run_folder(cfg, make_target(cfg.target).name, out)
+        # the comparison trains in a thread beside the main run; they share `stop`, so Ctrl-C stops both
+        compare = _beside(train, other, out.parent / f"{out.name}-vs-{args.compare}", echo=lambda *a: None,
+                          progress=False, plots=not args.no_plots, resume=bool(args.resume), stop=stop)
     try:
-        run = train(cfg, args.resume or args.out, echo=None if args.quiet else print, plots=not args.no_plots,
-                    resume=bool(args.resume))
-    except Interrupted as e:
-        print(f"distgan: {one_line(str(e))}", file=sys.stderr)
-        return e.code
+        run = train(cfg, out, echo=None if args.quiet else print, plots=not args.no_plots,
+                    resume=bool(args.resume), stop=stop)
+    except BaseException as e:
+        if compare is not None:  # the comparison stops at its next chunk (with a checkpoint); wait for it
+            stop.append(signal.SIGINT)
+            with contextlib.suppress(BaseException):
+                compare()
+        if isinstance(e, Interrupted):
+            print(f"distgan: {one_line(str(e))}", file=sys.stderr)
+            return e.code
+        raise
     s = run.summary
     for line in format_fit(s, 0) + (format_table(s) if run.replicates > 1 else []):
         print(line)
@@ -218,9 +269,12 @@ def cmd_train(args) -> int:
           + (f", split over {tm['devices']} CPU devices" if tm.get("devices", 1) > 1 else ""))
     print(f"run folder: {run.folder}")
     if other is not None:
-        out = run.folder.parent / f"{run.folder.name}-vs-{args.compare}"
         print(f"\nfor comparison, preset {args.compare!r} on the same target, {cfg.train.steps} steps and seed(s):")
-        cmp = train(other, out, echo=lambda *a: None, progress=False, plots=not args.no_plots)
+        try:
+            cmp = _finish(compare, stop)
+        except Interrupted as e:
+            print(f"distgan: {args.compare}: {one_line(str(e))}", file=sys.stderr)
+            return e.code
         c = cmp.summary
         print(f"  {args.compare}: " + c["replicates"][0]["verdict"])
         print(f"  {cfg.preset}: " + s["replicates"][0]["verdict"])

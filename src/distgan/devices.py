@@ -95,3 +95,15 @@ def place(tree, sharding: NamedSharding | None):
 def shapes(tree, sharding: NamedSharding | None):
     """Shape-and-dtype stand-ins of a pytree of (K, ...) arrays, placed like `place` would, for ahead-of-time lowering."""
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), tree)
+
+
+def beside():
+    """A context (thread-local) in which unsplit work goes to the last CPU device rather than the first.
+
+    `train --compare` trains the second preset in a thread beside the main run: at K = 1 each then has a core of
+    its own. A no-op with one device (a GPU, or DISTGAN_CPU_DEVICES=1).
+    """
+    import contextlib
+
+    devices = jax.devices()
+    return jax.default_device(devices[-1]) if len(devices) > 1 else contextlib.nullcontext()

@@ -60,6 +60,16 @@ class GAN:
             self.shift = jnp.asarray(np.where(ok, tm["mean"], 0.0), jnp.float32)  # (dim,)
             self.scale = jnp.asarray(np.where(ok, tm["std"], 1.0), jnp.float32)  # (dim,)
 
+    def working_set(self) -> int:
+        """Rough bytes one replicate's step touches: G's and D's weights with their gradients, Adam moments and G's
+        EMA, and the activations of G over a batch and of D over its real and fake inputs (forward and backward)."""
+        layers = lambda sizes: zip(sizes[:-1], sizes[1:])  # noqa: E731
+        weights = sum((a + 1) * b for sizes in (self.g_sizes, self.d_sizes) for a, b in layers(sizes))
+        batch = self.cfg.train.batch_size
+        d_rows = max(1, 2 * batch * self.dim // self.d_sizes[0])  # a per-sample D: 2 * batch rows; the seed's: 2
+        acts = batch * sum(self.g_sizes[1:]) + d_rows * sum(self.d_sizes[1:])
+        return 4 * (5 * weights + 4 * acts)
+
     def __repr__(self):
         return f"GAN(target={self.target.spec!r}, G={self.g_sizes}, D={self.d_sizes}, loss={self.cfg.train.loss!r})"
 
@@ -162,13 +172,44 @@ class GAN:
         return new, logs
 
 
-def run_steps(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
-    """n steps of K replicates at once: vmap over the replicate axis, scan over steps.
+# Replicates per block on a CPU: about this many bytes of working set (see run_steps). Measured at K = 256 of the
+# seed's network on 2 cores: 4 and 8 MB (blocks of 8 and 16) within noise of each other, 16 MB slower.
+CACHE_BYTES = 4 << 20
+
+
+def block_size(gan: GAN, replicates: int) -> int:
+    """How many of a device's replicates run the chunk together on a CPU: the largest divisor of `replicates` whose
+    working set (GAN.working_set) fits CACHE_BYTES, at least 1; all of them on an accelerator."""
+    if jax.default_backend() != "cpu":
+        return replicates
+    most = max(1, CACHE_BYTES // gan.working_set())
+    return max(b for b in range(1, min(most, replicates) + 1) if replicates % b == 0)
+
+
+def run_steps(gan: GAN, states: dict, n: int, parts: int = 1) -> tuple[dict, dict]:
+    """n steps of K replicates: vmap over the replicate axis, scan over steps, in cache-sized blocks on a CPU.
 
     Returns the new states and the logs of the last step, each with leading axis K. A replicate that went
     non-finite during these n steps (or before) is rolled back to its state at their start: it keeps its last
     finite values, for good, while the others go on.
+    parts: the devices the replicates are split over (devices.parts). On a CPU each part's K / parts replicates
+    run the n steps a block at a time (block_size): a block's weights, Adam moments and activations then stay in
+    the cache over the whole scan instead of streaming through memory every step (K = 256 of the seed's network
+    on 2 cores: 16,090 -> 24,650 replicate-steps/s, benchmarks/speed.py). Replicates never interact, so blocks
+    change no replicate's computation (float rounding at most).
     """
+    K = jax.tree.leaves(states)[0].shape[0]
+    block = block_size(gan, K // parts)
+    if block == K // parts:
+        return _run_block(gan, states, n)
+    split = lambda x: x.reshape((parts, K // parts // block, block) + x.shape[1:])  # noqa: E731
+    joined = lambda x: x.reshape((K,) + x.shape[3:])  # noqa: E731
+    # the part axis is vmapped (GSPMD gives each device its own), the blocks of a part run one after another
+    new, logs = jax.vmap(lambda part: jax.lax.map(lambda b: _run_block(gan, b, n), part))(jax.tree.map(split, states))
+    return jax.tree.map(joined, new), jax.tree.map(joined, logs)
+
+
+def _run_block(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
     vstep = jax.vmap(gan.step)
 
     def body(carry, _):

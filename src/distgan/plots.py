@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure  # not pyplot: no global state, so two runs can plot at once in two threads
 
 PLOTS = ("mean_std.png", "histogram.png", "qq.png", "losses.png")  # 1-D
 PLOTS_ND = ("mean_std.png", "losses.png", "scatter.png", "marginals.png")  # dim >= 2 (+ pairs.png for dim >= 3)
@@ -22,8 +19,13 @@ def _save(fig, path: Path) -> None:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     atomic_write(path, buf.getvalue())
+
+
+def _subplots(*grid, figsize, **kw):
+    """pyplot.subplots without pyplot: a free-standing figure (nothing to close) and its axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **kw)
 
 
 def _band(ax, steps, values, color, label):
@@ -39,7 +41,7 @@ def _band(ax, steps, values, color, label):
 def plot_training(rows: list[dict], target_moments: dict, folder: Path) -> None:
     """Fake mean and std over training against the target's, and D's and G's errors."""
     steps = np.array([r["step"] for r in rows])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = _subplots(1, 2, figsize=(10, 3.8))
     for ax, key in zip(axes, ("mean", "std")):
         values = np.array([r[f"fake_{key}"] for r in rows])  # (T, K, dim)
         for d in range(values.shape[2]):
@@ -50,7 +52,7 @@ def plot_training(rows: list[dict], target_moments: dict, folder: Path) -> None:
         ax.legend(fontsize=7)
     _save(fig, folder / "mean_std.png")
 
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = _subplots(figsize=(6, 3.8))
     _band(ax, steps, np.array([r["d_real"] for r in rows]) + np.array([r["d_fake"] for r in rows]), "C0", "D error")
     _band(ax, steps, np.array([r["g"] for r in rows]), "C1", "G error")
     ax.set_xlabel("step")
@@ -64,7 +66,7 @@ def plot_fit(fake: np.ndarray, real: np.ndarray, target, folder: Path, title: st
     x, y = fake[:, 0], real[:, 0]
     lo, hi = np.percentile(np.concatenate([x, y]), [0.1, 99.9])
     grid = np.linspace(lo, hi, 400)
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = _subplots(figsize=(6, 3.8))
     ax.hist(x, bins=80, range=(lo, hi), density=True, alpha=0.6, label="generated")
     density = target.pdf(grid) if target.dim == 1 else None
     if density is not None:
@@ -77,7 +79,7 @@ def plot_fit(fake: np.ndarray, real: np.ndarray, target, folder: Path, title: st
 
     p = (np.arange(len(x)) + 0.5) / len(x)
     q_target = target.dist.ppf(p) if target.dist is not None else np.quantile(y, p)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = _subplots(figsize=(4.5, 4.5))
     ax.plot(q_target, np.sort(x), ".", ms=2)
     ax.plot([q_target[0], q_target[-1]], [q_target[0], q_target[-1]], "k--", lw=1)
     ax.set_xlabel("target quantile")
@@ -90,7 +92,7 @@ def _panels(K: int, width: float, height: float):
     """A near-square grid of at least K small panels. -> (fig, axes (rows, cols))"""
     cols = int(np.ceil(np.sqrt(K)))
     rows = int(np.ceil(K / cols))
-    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    return _subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
 
 
 def plot_replicates(run, n: int, folder: Path, max_panels: int = 16) -> None:
@@ -137,7 +139,7 @@ def plot_scatter(fake: np.ndarray, real: np.ndarray, target, folder: Path, title
     both = np.concatenate([fake[:n, :2], real[:n, :2]])
     lo, hi = np.percentile(both, [0.2, 99.8], axis=0)
     pad = 0.08 * (hi - lo)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
+    fig, axes = _subplots(1, 2, figsize=(10, 5), sharex=True, sharey=True)
     for ax, x, name in zip(axes, (real, fake), ("real", "generated")):
         ax.scatter(x[:n, 0], x[:n, 1], s=2, alpha=0.4, color="k" if name == "real" else "C0", lw=0)
         _centres(ax, target)
@@ -159,7 +161,7 @@ def plot_marginals(fake: np.ndarray, real: np.ndarray, target, folder: Path, max
     names = _names(target)
     cols = min(dims, 4)
     rows = int(np.ceil(dims / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
     for d, ax in enumerate(axes.flat):
         if d >= dims:
             ax.axis("off")
@@ -185,7 +187,7 @@ def plot_pairs(fake: np.ndarray, real: np.ndarray, target, folder: Path, max_dim
     """Pair plot of the first few dimensions: real (black) and generated (blue) below the diagonal and above."""
     dims = min(target.dim, max_dims)
     names = _names(target)
-    fig, axes = plt.subplots(dims, dims, figsize=(2.4 * dims, 2.4 * dims), squeeze=False)
+    fig, axes = _subplots(dims, dims, figsize=(2.4 * dims, 2.4 * dims), squeeze=False)
     lims = np.percentile(np.concatenate([fake[:, :dims], real[:, :dims]]), [0.5, 99.5], axis=0).T  # (dims, 2)
     for i in range(dims):
         for j in range(dims):

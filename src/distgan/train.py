@@ -116,14 +116,25 @@ def _round_up(n: int, m: int) -> int:
     return math.ceil(n / m) * m
 
 
+def run_folder(cfg: Config, target_name: str, out: str | Path | None) -> Path:
+    """out, or a free folder under runs/ named after the run (runs/ is made here, so a second run can sit beside it)."""
+    if out:
+        return Path(out)
+    out = free_run_dir(Path("runs") / default_name(cfg, target_name))
+    if not out.parent.exists():
+        out.parent.mkdir()
+    return out
+
+
 def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: bool | None = None,
-          plots: bool = True, resume: bool = False) -> Run:
+          plots: bool = True, resume: bool = False, stop: list | None = None) -> Run:
     """Train cfg.train.replicates GANs of one config and write a run folder; returns the Run.
 
     echo prints the seed-style lines (pass a no-op to silence); progress shows a bar (None: when stderr is a tty).
     resume=True continues the run in `out` from its checkpoint (or from step 0 if it has none yet): the result is
     bit-identical to the run left alone. Ctrl-C or SIGTERM writes a checkpoint at the last completed chunk and
-    raises Interrupted.
+    raises Interrupted. stop: a list shared with another thread, which appends a signal number to it to stop this
+    run the same way (the signal handlers append to it too).
     """
     cfg = validate(cfg)
     t = cfg.train
@@ -132,23 +143,22 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     if target.train_data is not None and target.train_data.shape[0] < t.batch_size:
         raise ConfigError(f"{cfg.target.data}: {target.train_data.shape[0]} training rows (after holding out "
                           f"{cfg.target.holdout:.0%}) are fewer than a batch (train.batch_size={t.batch_size})")
-    out = Path(out) if out else free_run_dir(Path("runs") / default_name(cfg, target.name))
-    if not out.parent.exists() and out.parent == Path("runs"):
-        out.parent.mkdir()
+    out = run_folder(cfg, target.name, out)
     check_out_dir(out, resume)
     gan = GAN(cfg, target)
     # evaluations and checkpoints fall on chunk ends, so a resumed run cuts its chunks where the first run did
     eval_every = _round_up(t.eval_every, t.log_every)
     checkpoint_every = _round_up(t.checkpoint_every, t.log_every)
     # compile on the states' shapes and check that K fits the device before anything of size K is allocated
-    chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
+    chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
     t0 = time.perf_counter()
     split = devices.replicate_sharding(K)  # on a CPU: the replicates split over one device per core
+    parts = devices.parts(split)
     compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, t.seed, K), split),
-                           min(t.log_every, t.steps)).compile()
+                           min(t.log_every, t.steps), parts).compile()
     compile_s = time.perf_counter() - t0
     memory.check(compiled, K, metrics.block_size(K, cfg.eval.n_samples, gan.dim), cfg.eval.n_samples, gan.dim,
-                 parts=devices.parts(split))
+                 parts=parts)
     floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
     target_moments = target.moments()
     evaluate = metrics.evaluator(gan.sample, target, cfg.eval.n_samples)
@@ -181,7 +191,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         save_checkpoint(out, best, {**meta, "best_step": best["step"]}, BEST)
         save_checkpoint(out, {"state": states, "best": best}, meta)
 
-    stop = []  # the signal that asked to stop; checked between chunks, so a checkpoint is always of whole steps
+    stop = [] if stop is None else stop  # the signal that asked to stop; checked between chunks (whole steps)
     handlers = {}
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,7 +210,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         while step < t.steps:
             n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
             t1 = time.perf_counter()
-            states, logs = compiled(states) if n == t.log_every else chunk(gan, states, n)
+            states, logs = compiled(states) if n == t.log_every else chunk(gan, states, n, parts)
             logs, guard = jax.device_get((logs, (states["nonfinite"], states["nonfinite_step"])))  # waits
             train_s += time.perf_counter() - t1
             step += n
@@ -273,7 +283,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     done = max(step - start, 1)
     summary["timing"] = {"compile_s": compile_s, "train_s": train_s, "us_per_step": 1e6 * train_s / done,
                          "replicate_steps_per_s": done * K / max(train_s, 1e-9), "resumed_at": start,
-                         "devices": devices.parts(split), "platform": jax.devices()[0].platform}
+                         "devices": parts, "platform": jax.devices()[0].platform}
     write_json(out / "summary.json", summary)
     run = Run(out, cfg, target, gan, states, summary)
     if plots:
