@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import jax
 import numpy as np
-from matplotlib.figure import Figure  # not pyplot: no global state, so two runs can plot at once in two threads
+from matplotlib.figure import Figure  # not pyplot: no global figure state shared between threads
 
+_ONE_AT_A_TIME = threading.Lock()
 PLOTS = ("mean_std.png", "histogram.png", "qq.png", "losses.png")  # 1-D
 PLOTS_ND = ("mean_std.png", "losses.png", "scatter.png", "marginals.png")  # dim >= 2 (+ pairs.png for dim >= 3)
 
@@ -67,7 +69,7 @@ def plot_fit(fake: np.ndarray, real: np.ndarray, target, folder: Path, title: st
     lo, hi = np.percentile(np.concatenate([x, y]), [0.1, 99.9])
     grid = np.linspace(lo, hi, 400)
     fig, ax = _subplots(figsize=(6, 3.8))
-    ax.hist(x, bins=80, range=(lo, hi), density=True, alpha=0.6, label="generated")
+    ax.hist(x, bins=80, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.6, label="generated")
     density = target.pdf(grid) if target.dim == 1 else None
     if density is not None:
         ax.plot(grid, density, "k", lw=1.5, label="target density")
@@ -108,7 +110,7 @@ def plot_replicates(run, n: int, folder: Path, max_panels: int = 16) -> None:
         x = run.sample(n, seed=1, replicate=k)[:, 0]
         # one range for the target and the sample: a collapsed G shows as a spike, not as a zoomed-in histogram
         lo, hi = np.percentile(np.concatenate([real, x]), [0.5, 99.5])
-        ax.hist(x, bins=50, range=(lo, hi), density=True, alpha=0.6)
+        ax.hist(x, bins=50, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.6)
         grid = np.linspace(lo, hi, 200)
         density = run.target.pdf(grid)
         if density is not None:
@@ -167,7 +169,7 @@ def plot_marginals(fake: np.ndarray, real: np.ndarray, target, folder: Path, max
             ax.axis("off")
             continue
         lo, hi = np.percentile(np.concatenate([fake[:, d], real[:, d]]), [0.1, 99.9])
-        ax.hist(fake[:, d], bins=60, range=(lo, hi), density=True, alpha=0.6, label="generated")
+        ax.hist(fake[:, d], bins=60, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.6, label="generated")
         if target.components is not None:  # a Gaussian mixture's marginal is a 1-D mixture: exact density
             from scipy import stats
 
@@ -194,7 +196,7 @@ def plot_pairs(fake: np.ndarray, real: np.ndarray, target, folder: Path, max_dim
             ax = axes[i, j]
             ax.tick_params(labelsize=5)
             if i == j:
-                ax.hist(fake[:, i], bins=40, range=lims[i], density=True, alpha=0.6)
+                ax.hist(fake[:, i], bins=40, range=lims[i], density=True, histtype="stepfilled", alpha=0.6)
                 ax.hist(real[:, i], bins=40, range=lims[i], density=True, histtype="step", color="k")
             else:
                 x = real if i > j else fake  # real below the diagonal, generated above
@@ -232,7 +234,13 @@ def plot_replicates_2d(run, n: int, folder: Path, max_panels: int = 16) -> None:
 
 
 def plot_run(run) -> None:
-    """Every plot of a run into its folder."""
+    """Every plot of a run into its folder (one run at a time: Matplotlib does not promise thread safety, and
+    `train --compare` plots from two threads)."""
+    with _ONE_AT_A_TIME:
+        _plot_run(run)
+
+
+def _plot_run(run) -> None:
     rows = run.metrics
     moments = {k: np.asarray(v) for k, v in run.summary["target_moments"].items()}
     plot_training(rows, moments, run.folder)
