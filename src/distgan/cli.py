@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train GANs and write a run folder")
     _add_training_flags(p)
     p.add_argument("--compare", metavar="PRESET",
-                   help="also train PRESET (in a thread beside the main run) on the same target, steps, seeds and evaluation, and print its verdict too")
+                   help="also train PRESET (in a thread beside the main run, once it has compiled) on the same target, steps, seeds and evaluation, and print its verdict too")
     p = sub.add_parser("sample", help="draw from a trained generator into .csv, .tsv, .npy or .parquet")
     p.add_argument("run", help="run folder")
     p.add_argument("-n", type=int, default=10000, help="number of samples")
@@ -231,9 +231,10 @@ def cmd_train(args) -> int:
     _compile_cache()
     from .train import Interrupted, train
 
-    out, other, stop, compare = args.resume or args.out, None, [], None
+    out, other, stop, compare = args.resume or args.out, None, [], []
     if args.compare:  # checked before training: a bad name fails in a second, not after the main run
         from . import presets
+        from .runs import check_out_dir
         from .targets import make_target
         from .train import run_folder
 
@@ -242,17 +243,21 @@ def cmd_train(args) -> int:
         for name in ("steps", "seed", "replicates", "log_every", "eval_every"):
             setattr(other.train, name, getattr(cfg.train, name))
         out = run_folder(cfg, make_target(cfg.target).name, out)
-        # the comparison trains in a thread beside the main run; they share `stop`, so Ctrl-C stops both
-        compare = _beside(train, other, out.parent / f"{out.name}-vs-{args.compare}", echo=lambda *a: None,
-                          progress=False, plots=not args.no_plots, resume=bool(args.resume), stop=stop)
+        other_out = out.parent / f"{out.name}-vs-{args.compare}"
+        check_out_dir(other_out, bool(args.resume))
+
+    def start_compare():  # once the main run has passed its checks and compiled: a thread beside it, sharing `stop`
+        compare.append(_beside(train, other, other_out, echo=lambda *a: None, progress=False,
+                               plots=not args.no_plots, resume=bool(args.resume), stop=stop))
+
     try:
         run = train(cfg, out, echo=None if args.quiet else print, plots=not args.no_plots,
-                    resume=bool(args.resume), stop=stop)
+                    resume=bool(args.resume), stop=stop, on_start=start_compare if other is not None else None)
     except BaseException as e:
-        if compare is not None:  # the comparison stops at its next chunk (with a checkpoint); wait for it
+        for join in compare:  # the comparison stops at its next chunk (with a checkpoint); wait for it
             stop.append(signal.SIGINT)
             with contextlib.suppress(BaseException):
-                compare()
+                join()
         if isinstance(e, Interrupted):
             print(f"distgan: {one_line(str(e))}", file=sys.stderr)
             return e.code
@@ -271,7 +276,7 @@ def cmd_train(args) -> int:
     if other is not None:
         print(f"\nfor comparison, preset {args.compare!r} on the same target, {cfg.train.steps} steps and seed(s):")
         try:
-            cmp = _finish(compare, stop)
+            cmp = _finish(compare[0], stop)
         except Interrupted as e:
             print(f"distgan: {args.compare}: {one_line(str(e))}", file=sys.stderr)
             return e.code

@@ -66,7 +66,7 @@ class GAN:
         layers = lambda sizes: zip(sizes[:-1], sizes[1:])  # noqa: E731
         weights = sum((a + 1) * b for sizes in (self.g_sizes, self.d_sizes) for a, b in layers(sizes))
         batch = self.cfg.train.batch_size
-        d_rows = max(1, 2 * batch * self.dim // self.d_sizes[0])  # a per-sample D: 2 * batch rows; the seed's: 2
+        d_rows = 2 * max(1, batch * self.dim // self.d_sizes[0])  # real and fake: 2 * batch rows per sample, the seed's 2
         acts = batch * sum(self.g_sizes[1:]) + d_rows * sum(self.d_sizes[1:])
         return 4 * (5 * weights + 4 * acts)
 

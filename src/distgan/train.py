@@ -127,14 +127,15 @@ def run_folder(cfg: Config, target_name: str, out: str | Path | None) -> Path:
 
 
 def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: bool | None = None,
-          plots: bool = True, resume: bool = False, stop: list | None = None) -> Run:
+          plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None) -> Run:
     """Train cfg.train.replicates GANs of one config and write a run folder; returns the Run.
 
     echo prints the seed-style lines (pass a no-op to silence); progress shows a bar (None: when stderr is a tty).
     resume=True continues the run in `out` from its checkpoint (or from step 0 if it has none yet): the result is
     bit-identical to the run left alone. Ctrl-C or SIGTERM writes a checkpoint at the last completed chunk and
     raises Interrupted. stop: a list shared with another thread, which appends a signal number to it to stop this
-    run the same way (the signal handlers append to it too).
+    run the same way (the signal handlers append to it too). on_start: called once every check has passed and
+    the program is compiled, just before the first step (`train --compare` starts its second run there).
     """
     cfg = validate(cfg)
     t = cfg.train
@@ -198,6 +199,8 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
             handlers[sig] = signal.signal(sig, lambda signum, frame: stop.append(signum))
     except ValueError:  # not the main thread: no signal handling
         pass
+    if on_start is not None:
+        on_start()
     bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, leave=False,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     say = (tqdm.write if not bar.disable else echo) if echo is not None else (lambda line: None)  # echo=None: quiet
