@@ -69,7 +69,7 @@ def test_blocks_of_replicates_equal_all_at_once(monkeypatch, parts):
         return jax.device_get(fn(devices.place(init_states(gan, 5, K), split)))
 
     monkeypatch.setattr(gan_mod, "CACHE_BYTES", 2 * gan.working_set())
-    assert gan_mod.block_size(gan, K // parts) == 2
+    assert gan_mod.replicate_block(gan, K // parts) == 2
     blocked, together = run(2 * gan.working_set()), run(1 << 40)
     for path, b, a in zip(jax.tree_util.tree_leaves_with_path(together), jax.tree.leaves(blocked),
                           jax.tree.leaves(together)):
@@ -77,16 +77,16 @@ def test_blocks_of_replicates_equal_all_at_once(monkeypatch, parts):
     assert np.abs(blocked[0]["G"][1]["w"][0] - blocked[0]["G"][1]["w"][1]).max() > 1e-2  # blocks kept their seeds
 
 
-def test_block_size():
+def test_replicate_block():
     from distgan import gan as gan_mod
 
     gan = _gan("batch")
     per = gan.working_set()
     assert 100_000 < per < 2_000_000  # the seed's nets: ~15k weights (x5), ~10k activations (x4), in bytes
     most = gan_mod.CACHE_BYTES // per
-    assert gan_mod.block_size(gan, 1) == 1 and gan_mod.block_size(gan, most) == most
-    assert gan_mod.block_size(gan, 4 * most) == most  # the largest divisor that fits
-    assert gan_mod.block_size(gan, 7919) == 1  # a prime larger than a block: one at a time
+    assert gan_mod.replicate_block(gan, 1) == 1 and gan_mod.replicate_block(gan, most) == most
+    assert gan_mod.replicate_block(gan, 4 * most) == most  # the largest divisor that fits
+    assert gan_mod.replicate_block(gan, 7919) == 1  # a prime larger than a block: one at a time
 
 
 def test_replicate_seeding():

@@ -17,6 +17,7 @@ MAX_CPU_DEVICES).
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import jax
@@ -103,7 +104,5 @@ def beside():
     `train --compare` trains the second preset in a thread beside the main run: at K = 1 each then has a core of
     its own. A no-op with one device (a GPU, or DISTGAN_CPU_DEVICES=1).
     """
-    import contextlib
-
     devices = jax.devices()
     return jax.default_device(devices[-1]) if len(devices) > 1 else contextlib.nullcontext()

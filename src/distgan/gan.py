@@ -177,7 +177,7 @@ class GAN:
 CACHE_BYTES = 4 << 20
 
 
-def block_size(gan: GAN, replicates: int) -> int:
+def replicate_block(gan: GAN, replicates: int) -> int:
     """How many of a device's replicates run the chunk together on a CPU: the largest divisor of `replicates` whose
     working set (GAN.working_set) fits CACHE_BYTES, at least 1; all of them on an accelerator."""
     if jax.default_backend() != "cpu":
@@ -193,13 +193,13 @@ def run_steps(gan: GAN, states: dict, n: int, parts: int = 1) -> tuple[dict, dic
     non-finite during these n steps (or before) is rolled back to its state at their start: it keeps its last
     finite values, for good, while the others go on.
     parts: the devices the replicates are split over (devices.parts). On a CPU each part's K / parts replicates
-    run the n steps a block at a time (block_size): a block's weights, Adam moments and activations then stay in
+    run the n steps a block at a time (replicate_block): a block's weights, Adam moments and activations then stay in
     the cache over the whole scan instead of streaming through memory every step (K = 256 of the seed's network
     on 2 cores: 16,090 -> 24,650 replicate-steps/s, benchmarks/speed.py). Replicates never interact, so blocks
     change no replicate's computation (float rounding at most).
     """
     K = jax.tree.leaves(states)[0].shape[0]
-    block = block_size(gan, K // parts)
+    block = replicate_block(gan, K // parts)
     if block == K // parts:
         return _run_block(gan, states, n)
     split = lambda x: x.reshape((parts, K // parts // block, block) + x.shape[1:])  # noqa: E731

@@ -199,8 +199,6 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
             handlers[sig] = signal.signal(sig, lambda signum, frame: stop.append(signum))
     except ValueError:  # not the main thread: no signal handling
         pass
-    if on_start is not None:
-        on_start()
     bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, leave=False,
                disable=(not sys.stderr.isatty()) if progress is None else not progress)
     say = (tqdm.write if not bar.disable else echo) if echo is not None else (lambda line: None)  # echo=None: quiet
@@ -210,6 +208,8 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         say(f"resuming {out} at step {step} of {t.steps}")
     rows, train_s, within, result, logs, start = [], 0.0, None, None, None, step
     try:
+        if on_start is not None:  # inside the try: whatever happens, the signal handlers are restored
+            on_start()
         while step < t.steps:
             n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
             t1 = time.perf_counter()
