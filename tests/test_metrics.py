@@ -102,6 +102,33 @@ def test_evaluator_scores_a_perfect_generator_near_one_and_a_shifted_one_far_abo
     assert not metrics.within_floor(result, floor)[3]
 
 
+def test_sort_equals_xla_sort_batched_with_ties_and_nans():
+    x = np.round(RNG.normal(size=(3, 5, 400)), 1).astype(np.float32)  # many ties
+    x[0, 1, 7] = x[2, 4, 0] = np.nan
+    expected = jnp.sort(jnp.asarray(x), axis=-1)  # XLA's own sort (NaNs last)
+    for got in (metrics.sort(jnp.asarray(x)), jax.jit(jax.vmap(jax.vmap(metrics.sort)))(jnp.asarray(x)),
+                jax.jit(jax.vmap(metrics.sort, in_axes=1, out_axes=1))(jnp.asarray(x))):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
+
+
+def test_evaluator_of_replicates_split_over_devices_equals_one_device():
+    """The fit sorts by a host callback on a CPU; replicates split over two devices are gathered on one first
+    (a partitioned program calling it waited forever in 2-D, where the sliced W1 projects the samples)."""
+    from distgan import devices
+
+    target = parse("ring")
+    sample = lambda state, key, n: target.sample(key, n) * state["scale"]  # noqa: E731
+    states = {"scale": jnp.array([1.0, 1.0, 1.1, 0.9]), "key": jax.random.split(jax.random.PRNGKey(0), 4)}
+    split = devices.replicate_sharding(4)  # as train splits them (with XLA's GSPMD partitioner)
+    assert len(jax.device_put(states, split)["scale"].devices()) == 2  # conftest gives the session 2 CPU devices
+    evaluate = metrics.evaluator(sample, target, 500)
+    one, both = evaluate(states, 7), evaluate(jax.device_put(states, split), 7)
+    assert set(one) == {"mean", "std", "skew", "kurt", "ks", "w1", "sw1", "corr"}
+    for k in one:
+        np.testing.assert_array_equal(both[k], one[k])
+    assert one["sw1"][0] < one["sw1"][2] / 3  # scaled by 1.1: visibly further than sampling noise
+
+
 def _result(mean, std, ks, w1):
     """A hand-made fit of K replicates on a 1-D target: each argument a list of K numbers."""
     arr = lambda v: np.asarray(v, float)[:, None]  # noqa: E731  (K, dim=1)
