@@ -80,7 +80,12 @@ def test_sample_works_after_the_data_file_moved_and_evaluate_says_why_not(traine
         assert "evaluate needs the run's data file" in err and "table.csv" in err and "\n" not in err
     finally:
         moved.rename(trained / "table.csv")
+    capsys.readouterr()
     assert main(["evaluate", str(run)]) == 0
+    out = capsys.readouterr().out.splitlines()  # the data file and its columns by name, in standard units
+    assert f"data {trained / 'table.csv'} (columns a, b, count)" in out[0]
+    assert "standard units" in out[2]
+    assert [line.split(":")[0].strip() for line in out[3:9]] == ["a", "a", "b", "b", "count", "count"]
 
 
 def test_evaluate_refuses_a_changed_data_file(trained, tmp_path, capsys):

@@ -105,14 +105,17 @@ def config_from_args(args) -> Config:  # noqa: F821
     return config.validate(cfg)
 
 
-def format_fit(summary: dict, k: int = 0) -> list[str]:
-    """The fit report of replicate k: moments beside the target's, KS and W1 beside their noise floors."""
+def format_fit(summary: dict, k: int = 0, columns: tuple[str, ...] = ()) -> list[str]:
+    """The fit report of replicate k: moments beside the target's, KS and W1 beside their noise floors.
+    columns: a data file's column names, which then label the dimensions (their figures are in standard units)."""
     rep, tm, floor = summary["replicates"][k], summary["target_moments"], summary["floor"]
     lines = [f"fit of replicate {k} (seed {rep['seed']}) on {summary['n_samples']} samples against a fresh real "
              f"sample; noise floor = median over pairs of real samples:"]
+    if columns:
+        lines.append("  (held-out rows; each column in standard units: its training rows have mean 0, std 1)")
     dims = len(rep["mean"])
     for d in range(dims):
-        tag = f"  dim {d}: " if dims > 1 else "  "
+        tag = f"  {columns[d]}: " if columns else f"  dim {d}: " if dims > 1 else "  "
         lines.append(tag + "  ".join(f"{s} {np.asarray(rep[s])[d]:.4f} (target {np.asarray(tm[s])[d]:.4f})"
                                      for s in ("mean", "std", "skew", "kurt")))
         ks, w, fks, fw = (np.asarray(x)[d] for x in (rep["ks"], rep["w1"], floor["ks"]["median"], floor["w1"]["median"]))
@@ -263,7 +266,7 @@ def cmd_train(args) -> int:
             return e.code
         raise
     s = run.summary
-    for line in format_fit(s, 0) + (format_table(s) if run.replicates > 1 else []):
+    for line in format_fit(s, 0, run.target.columns) + (format_table(s) if run.replicates > 1 else []):
         print(line)
     tm = s["timing"]
     if run.summary["timing"]["resumed_at"]:
@@ -394,8 +397,10 @@ def cmd_evaluate(args) -> int:
 
         summary["modes"] = modes.evaluate(run.gan.sample, run.states, target)
     at = "the last checkpoint" if args.at == "last" else "each replicate's best point (best.safetensors)"
-    print(f"run {run.folder}: {cfg.target.spec}, preset {cfg.preset}, step {step}, {at}")
-    for line in format_fit(summary, k) + (format_table(summary) if run.replicates > 1 and args.replicate is None else []):
+    what = f"data {cfg.target.data} (columns {', '.join(target.columns)})" if cfg.target.data else cfg.target.spec
+    print(f"run {run.folder}: {what}, preset {cfg.preset}, step {step}, {at}")
+    for line in format_fit(summary, k, target.columns) + (format_table(summary) if run.replicates > 1
+                                                          and args.replicate is None else []):
         print(line)
     return 0
 
