@@ -177,9 +177,10 @@ def evaluator(sample_fn, target: Target, n: int, block: int = 0):
     def evaluate(states: dict, step: int) -> dict[str, np.ndarray]:
         K = jax.tree.leaves(states)[0].shape[0]
         size = block or block_size(K, n, target.dim)
-        parts = [jax.device_get(_fit_many(*map(_one_device, draw(jax.tree.map(lambda x, i=i: x[i:i + size], states),
-                                                                   step))))
-                 for i in range(0, K, size)]
+        parts = []
+        for i in range(0, K, size):
+            fake, real = draw(jax.tree.map(lambda x, i=i: x[i:i + size], states), step)
+            parts.append(jax.device_get(_fit_many(_one_device(fake), _one_device(real))))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     return evaluate
