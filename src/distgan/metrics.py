@@ -6,11 +6,14 @@ generator scores about that. The fit ratio is statistic / floor median, so 1 mea
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from .devices import ONE_SHOT
 from .targets import Target
 
 STATS = ("ks", "w1")  # per dimension
@@ -130,7 +133,8 @@ def real_pairs(target: Target, n: int, draws: int, seed: int = 20180101) -> dict
             k1, k2 = jax.random.split(key)
             return fit(train[jax.random.randint(k1, (n,), 0, train.shape[0])],
                        held[jax.random.randint(k2, (n,), 0, held.shape[0])])
-    res = jax.lax.map(jax.jit(one), jax.random.split(jax.random.PRNGKey(seed), draws))
+    res = jax.jit(partial(jax.lax.map, one), compiler_options=ONE_SHOT)(
+        jax.random.split(jax.random.PRNGKey(seed), draws))
     return {s: np.asarray(res[s]) for s in stats_of(res)}
 
 
@@ -157,7 +161,7 @@ def _one_device(x: jax.Array) -> jax.Array:
     return x if len(devs) == 1 else jax.device_put(x, min(devs, key=lambda d: d.id))
 
 
-_fit_many = jax.jit(jax.vmap(fit))  # apart from the drawing, so every run of a process shares its compiled program
+_fit_many = jax.jit(jax.vmap(fit), compiler_options=ONE_SHOT)  # apart from the drawing, so every run of a process shares its compiled program
 
 
 def evaluator(sample_fn, target: Target, n: int, block: int = 0):
@@ -172,7 +176,7 @@ def evaluator(sample_fn, target: Target, n: int, block: int = 0):
         kf, kr = jax.random.split(key)
         return sample_fn(state, kf, n), target.reference(kr, n)
 
-    draw = jax.jit(jax.vmap(one, in_axes=(0, None)))
+    draw = jax.jit(jax.vmap(one, in_axes=(0, None)), compiler_options=ONE_SHOT)
 
     def evaluate(states: dict, step: int) -> dict[str, np.ndarray]:
         K = jax.tree.leaves(states)[0].shape[0]

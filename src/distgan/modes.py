@@ -18,6 +18,8 @@ import jax
 import numpy as np
 from scipy import stats
 
+from .devices import ONE_SHOT
+
 N_SAMPLES = 2500  # the protocol's sample size
 N_STD = 3.0
 
@@ -79,5 +81,5 @@ def summarize(samples: np.ndarray, components: tuple) -> dict:
 def evaluate(sample_fn, states: dict, target, n: int = N_SAMPLES, seed: int = 2500) -> dict:
     """The protocol for every replicate of a run: n samples each from sample_fn(state, key, n) -> (n, dim)."""
     key = jax.random.PRNGKey(seed)
-    x = jax.jit(jax.vmap(lambda st: sample_fn(st, key, n)))(states)  # (K, n, dim)
+    x = jax.jit(jax.vmap(lambda st: sample_fn(st, key, n)), compiler_options=ONE_SHOT)(states)  # (K, n, dim)
     return summarize(np.asarray(x), target.components)

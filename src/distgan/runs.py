@@ -28,6 +28,7 @@ from safetensors.numpy import save_file
 
 from . import config as config_mod
 from .config import Config, ConfigError
+from .devices import ONE_SHOT
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
@@ -241,7 +242,7 @@ class Run:
         self.folder, self.cfg, self.target, self.gan, self.states = Path(folder), cfg, target, gan, states
         self.at, self.step = "last", int(np.asarray(states["step"]).reshape(-1)[0])
         self.summary = summary if summary is not None else self._read_summary()
-        self._sample = jax.jit(gan.sample, static_argnums=2)
+        self._sample = jax.jit(gan.sample, static_argnums=2, compiler_options=ONE_SHOT)
 
     def __repr__(self):
         return (f"Run({str(self.folder)!r}, target={self.cfg.target.spec!r}, preset={self.cfg.preset!r}, "
@@ -294,7 +295,7 @@ def load(folder: str | Path, at: str = "last") -> Run:
     else:
         target = make_target(cfg.target)
     gan = GAN(cfg, target)
-    template = {"state": jax.eval_shape(lambda: init_states(gan, cfg.train.seed, cfg.train.replicates))}
+    template = {"state": jax.eval_shape(init_states, gan, cfg.train.seed, cfg.train.replicates)}
     tree, meta = load_checkpoint(folder, template, CHECKPOINT if at == "last" else BEST, cfg)
     run = Run(folder, cfg, target, gan, jax.tree.map(jax.numpy.asarray, tree["state"]))
     run.at, run.step = at, meta["step"]
