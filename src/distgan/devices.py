@@ -28,9 +28,9 @@ from .config import ConfigError
 MAX_CPU_DEVICES = 8
 
 # Compiler options for the programs that run a few times a run (initialisers, evaluation, noise floor, sampling):
-# LLVM's O1 compiles them in about half the time of XLA's default O2, which decides a first run's wall time on a
-# CPU (`make run` with nothing compiled: 16.9 -> 15.2 s, benchmarks in the README). The training chunk, run
-# thousands of times, keeps O2: at O1 its step is 7 % slower.
+# LLVM's O1 compiles the initialisers in about 60 % of the time of XLA's default O2, and compiling decides a first
+# run's wall time on a CPU (`make run` with nothing compiled: 0.91x, the README's figures). The training chunk,
+# run thousands of times, keeps O2: at O1 its step is 7 % slower.
 ONE_SHOT = {"xla_backend_optimization_level": 1}
 
 
