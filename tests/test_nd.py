@@ -92,3 +92,20 @@ def test_fit_report_shows_joint_and_modes_lines(tmp_path):
     text = "\n".join(format_fit(run.summary) + format_table(run.summary))
     assert "sliced W1" in text and "correlation error" in text and "of 8 captured" in text
     assert run.summary["modes"]["perfect"]["high_quality"] == pytest.approx(0.989, abs=0.005)
+
+
+def test_scatter_keeps_equal_axes_for_built_in_targets_only(tmp_path):
+    """A data file's columns have units of their own: equal axes would flatten income against a score to a line."""
+    from matplotlib.figure import Figure
+
+    from distgan import plots
+    from distgan.targets import make_target, parse
+
+    np.savetxt(tmp_path / "t.csv", np.c_[np.linspace(1e4, 2e5, 50), np.linspace(-3, 3, 50)], delimiter=",",
+               header="income,score", comments="")
+    cfg = distgan.preset("default")
+    cfg.target.data = str(tmp_path / "t.csv")
+    for target, aspect in ((parse("ring"), 1.0), (make_target(cfg.target), "auto")):
+        ax = Figure().subplots()
+        plots._equal_axes(ax, target, "box")
+        assert ax.get_aspect() == aspect

@@ -131,6 +131,13 @@ def _centres(ax, target, dims=(0, 1)) -> None:
         ax.plot(means[:, dims[0]], means[:, dims[1]], "r+", ms=7, mew=1, alpha=0.8, label="mode centres")
 
 
+def _equal_axes(ax, target, adjustable: str) -> None:
+    """One unit the same length on both axes, for the built-in targets (ring, grid: the geometry is the point); a
+    data file's columns have units of their own (an income against a score would draw a flat line)."""
+    if target.train_data is None:
+        ax.set_aspect("equal", adjustable=adjustable)
+
+
 def _names(target) -> list[str]:
     return list(target.columns) or [f"x{d}" for d in range(target.dim)]
 
@@ -149,7 +156,8 @@ def plot_scatter(fake: np.ndarray, real: np.ndarray, target, folder: Path, title
         ax.set_xlabel(names[0])
         ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
         ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
-        ax.set_aspect("equal", adjustable="box")
+        ax.locator_params(axis="x", nbins=5)
+        _equal_axes(ax, target, "box")
     axes[0].set_ylabel(names[1])
     if target.components is not None:
         axes[1].legend(fontsize=7, loc="upper right")
@@ -181,6 +189,7 @@ def plot_marginals(fake: np.ndarray, real: np.ndarray, target, folder: Path, max
             ax.hist(real[:, d], bins=60, range=(lo, hi), density=True, histtype="step", color="k", label="real")
         ax.set_title(names[d], fontsize=8)
         ax.tick_params(labelsize=6)
+        ax.locator_params(axis="x", nbins=5)  # a data file's units: 125000-wide numbers must not run together
     axes.flat[0].legend(fontsize=6)
     _save(fig, folder / "marginals.png")
 
@@ -229,7 +238,7 @@ def plot_replicates_2d(run, n: int, folder: Path, max_panels: int = 16) -> None:
             label += f": {modes[k]['modes']} modes, {modes[k]['high_quality']:.0%} hq"
         ax.set_title(label, fontsize=7)
         ax.tick_params(labelsize=5)
-        ax.set_aspect("equal", adjustable="datalim")
+        _equal_axes(ax, run.target, "datalim")
     _save(fig, folder / "replicates.png")
 
 
