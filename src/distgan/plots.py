@@ -40,17 +40,19 @@ def _band(ax, steps, values, color, label):
     ax.fill_between(steps, lo, hi, color=color, alpha=0.25, label="10-90 % of replicates")
 
 
-def plot_training(rows: list[dict], target_moments: dict, folder: Path) -> None:
-    """Fake mean and std over training against the target's, and D's and G's errors."""
+def plot_training(rows: list[dict], target_moments: dict, folder: Path, columns: tuple[str, ...] = ()) -> None:
+    """Fake mean and std over training against the target's, and D's and G's errors.
+    columns: a data file's column names, for the legend (its moments are in standard units)."""
     steps = np.array([r["step"] for r in rows])
     fig, axes = _subplots(1, 2, figsize=(10, 3.8))
     for ax, key in zip(axes, ("mean", "std")):
         values = np.array([r[f"fake_{key}"] for r in rows])  # (T, K, dim)
         for d in range(values.shape[2]):
-            _band(ax, steps, values[:, :, d], f"C{d}", f"fake {key}" + (f" dim {d}" if values.shape[2] > 1 else ""))
+            name = f" {columns[d]}" if columns else f" dim {d}" if values.shape[2] > 1 else ""
+            _band(ax, steps, values[:, :, d], f"C{d}", f"fake {key}{name}")
             ax.axhline(target_moments[key][d], color=f"C{d}", ls="--", lw=1, label=f"target {key}")
         ax.set_xlabel("step")
-        ax.set_title(f"generated {key} over training")
+        ax.set_title(f"generated {key} over training" + (" (standard units)" if columns else ""))
         ax.legend(fontsize=7)
     _save(fig, folder / "mean_std.png")
 
@@ -252,7 +254,7 @@ def plot_run(run) -> None:
 def _plot_run(run) -> None:
     rows = run.metrics
     moments = {k: np.asarray(v) for k, v in run.summary["target_moments"].items()}
-    plot_training(rows, moments, run.folder)
+    plot_training(rows, moments, run.folder, run.target.columns)
     k = run.summary["table"]["best"] if run.replicates > 1 else 0
     n = run.cfg.eval.n_samples
     fake = run.sample(n, seed=1, replicate=k)  # (n, dim), data units
