@@ -78,6 +78,8 @@ def plot_fit(fake: np.ndarray, real: np.ndarray, target, folder: Path, title: st
     else:
         ax.hist(y, bins=80, range=(lo, hi), density=True, histtype="step", color="k", label="real sample")
     ax.set_title(title, fontsize=9)
+    if target.columns:  # a data file's column, in its own units
+        ax.set_xlabel(target.columns[0])
     ax.legend(fontsize=7)
     _save(fig, folder / "histogram.png")
 
