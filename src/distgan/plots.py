@@ -138,7 +138,7 @@ def _centres(ax, target, dims=(0, 1)) -> None:
 def _equal_axes(ax, target, adjustable: str) -> None:
     """One unit the same length on both axes, for the built-in targets (ring, grid: the geometry is the point); a
     data file's columns have units of their own (an income against a score would draw a flat line)."""
-    if target.train_data is None:
+    if not target.columns:  # the same test as the fit report's (cli.format_fit): columns name a data file's
         ax.set_aspect("equal", adjustable=adjustable)
 
 
