@@ -48,7 +48,7 @@ def test_pooled_evaluations_and_the_perfect_generator(tmp_path):
     run = distgan.train(cfg, tmp_path / "r", echo=None, plots=False)
     p = bench.pooled(run, 2)
     floor = metrics.noise_floor(run.target, 2000, 200)
-    again = [metrics.ratios(metrics.evaluator(run.gan.sample, run.target, 2000)(run.states, 31 + e), floor)["ks"][:, 0]
+    again = [metrics.ratios(metrics.Evaluator(run.gan.sample, run.target, 2000)(run.states, 31 + e), floor)["ks"][:, 0]
              for e in range(2)]
     assert p["ks_ratio"]["median"] == pytest.approx(np.median(np.concatenate(again)))
     law = stats.kstwo(1000)

@@ -94,7 +94,7 @@ def test_evaluator_scores_a_perfect_generator_near_one_and_a_shifted_one_far_abo
     floor = metrics.noise_floor(target, n, 30)
     sample = lambda state, key, n: target.sample(key, n) + state["shift"]  # noqa: E731
     states = {"shift": jnp.array([0.0, 0.0, 0.0, 0.5]), "key": jax.random.split(jax.random.PRNGKey(0), 4)}
-    result = metrics.evaluator(sample, target, n, block=3)(states, 1000)  # blocks of 3: the last block has one
+    result = metrics.Evaluator(sample, target, n, block=3)(states, 1000)  # blocks of 3: the last block has one
     assert result["ks"].shape == (4, 1)
     r = metrics.ratios(result, floor)
     assert np.all(r["ks"][:3] < 3) and np.all(r["w1"][:3] < 3)
@@ -121,12 +121,39 @@ def test_evaluator_of_replicates_split_over_devices_equals_one_device():
     states = {"scale": jnp.array([1.0, 1.0, 1.1, 0.9]), "key": jax.random.split(jax.random.PRNGKey(0), 4)}
     split = devices.replicate_sharding(4)  # as train splits them (with XLA's GSPMD partitioner)
     assert len(jax.device_put(states, split)["scale"].devices()) == 2  # conftest gives the session 2 CPU devices
-    evaluate = metrics.evaluator(sample, target, 500)
+    evaluate = metrics.Evaluator(sample, target, 500)
     one, both = evaluate(states, 7), evaluate(jax.device_put(states, split), 7)
+    blocks = metrics.Evaluator(sample, target, 500, block=3)(jax.device_put(states, split), 7)  # gathered, sliced
     assert set(one) == {"mean", "std", "skew", "kurt", "ks", "w1", "sw1", "corr"}
     for k in one:
         np.testing.assert_array_equal(both[k], one[k])
+        np.testing.assert_array_equal(blocks[k], one[k])
     assert one["sw1"][0] < one["sw1"][2] / 3  # scaled by 1.1: visibly further than sampling noise
+
+
+def test_evaluator_compiled_ahead_compiles_nothing_when_called(caplog):
+    """train compiles the evaluator's programs while the training chunk compiles: the first evaluation must then find
+    them all (else it stops training to compile), for blocks of two sizes; the results are those of a plain call."""
+    import logging
+
+    target = parse("ring")
+    sample = lambda state, key, n: target.sample(key, n) * state["scale"]  # noqa: E731
+    states = {"scale": jnp.array([1.0, 1.0, 1.1, 0.9]), "key": jax.random.split(jax.random.PRNGKey(0), 4)}
+
+    def compiled_by(evaluate):
+        caplog.clear()
+        with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
+            result = evaluate(states, 7)
+        return {name for r in caplog.records for name in ("jit(one)", "jit(fit)") if name in r.getMessage()}, result
+
+    ahead = metrics.Evaluator(sample, target, 333, block=3)  # blocks of 3 and of 1; 333 samples: new programs
+    ahead.compile(jax.eval_shape(lambda s: s, states))
+    names, result = compiled_by(ahead)
+    assert names == set()
+    names, again = compiled_by(metrics.Evaluator(sample, target, 333, block=3))  # the same, not compiled ahead
+    assert "jit(one)" in names  # (the fit's programs are shared by every evaluator: compiled already)
+    for k in result:
+        np.testing.assert_array_equal(again[k], result[k])
 
 
 def _result(mean, std, ks, w1):

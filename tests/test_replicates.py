@@ -222,6 +222,22 @@ def test_device_cpu_and_auto_train(tmp_path, capsys):
     assert jnp.zeros(1).devices().pop().platform == "cpu"
 
 
+def test_work_handed_to_a_thread_keeps_the_comparisons_device():
+    """train hands part of its set-up to a thread; under `train --compare` the comparison's default device is the
+    last CPU device (devices.beside), which JAX holds per thread: devices.here carries it over."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distgan import devices
+
+    where = lambda: jnp.zeros(1).devices()  # noqa: E731
+    with devices.beside():
+        carried = devices.here(where)
+        assert where() == {jax.devices()[-1]}
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(carried).result() == {jax.devices()[-1]} != {jax.devices()[0]}
+        assert pool.submit(where).result() == {jax.devices()[0]}  # a thread left alone: the first device
+
+
 def test_split_over_cpu_devices_equals_one_device(tmp_path, monkeypatch, capsys):
     # conftest gives the session two CPU devices; an even K is split over them, DISTGAN_CPU_DEVICES=1 keeps one.
     # Each replicate's computation is unchanged; XLA fuses a device's share differently (float rounding at most).

@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     cfg.eval.n_samples, cfg.eval.floor_draws = 2000, 20
     target = make_target(cfg.target)
     gan = GAN(cfg, target)
-    before = metrics.evaluator(gan.sample, target, cfg.eval.n_samples)(init_states(gan, 0, 1), 0)
+    before = metrics.Evaluator(gan.sample, target, cfg.eval.n_samples)(init_states(gan, 0, 1), 0)
     run = distgan.train(cfg, out=tmp_path_factory.mktemp("train") / "run", echo=None)
     return cfg, {k: float(v[0, 0]) for k, v in before.items()}, run
 

@@ -48,7 +48,7 @@ def pooled(run, evals: int) -> dict:
 
     cfg, n = run.cfg, run.cfg.eval.n_samples
     floor = metrics.noise_floor(run.target, n, cfg.eval.floor_draws)
-    evaluate = metrics.evaluator(run.gan.sample, run.target, n)
+    evaluate = metrics.Evaluator(run.gan.sample, run.target, n)
     # evaluation keys past the last step: training evaluated at steps <= cfg.train.steps
     draws = [metrics.ratios(evaluate(run.states, cfg.train.steps + 1 + e), floor) for e in range(evals)]
     perfect = metrics.ratios(metrics.real_pairs(run.target, n, max(evals * run.replicates, 1000), seed=1), floor)

@@ -385,7 +385,7 @@ def cmd_evaluate(args) -> int:
                           f"put it back (or copy it there) and run evaluate again")
     step = run.step
     floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
-    result = metrics.evaluator(run.gan.sample, target, cfg.eval.n_samples)(run.states, step)
+    result = metrics.Evaluator(run.gan.sample, target, cfg.eval.n_samples)(run.states, step)
     last = run.metrics[-1] if run.metrics else {}
     logs = {key: np.asarray(last[key]) for key in ("d_fake_out", "g_grad") if key in last}
     guard = np.stack([np.asarray(run.states["nonfinite"]), np.asarray(run.states["nonfinite_step"])], 1)

@@ -104,6 +104,17 @@ def shapes(tree, sharding: NamedSharding | None):
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), tree)
 
 
+def here(fn):
+    """fn, to be run in another thread on this thread's default device (jax.default_device, as `beside` sets it,
+    holds for the thread that set it only)."""
+    device = jax.config.jax_default_device
+
+    def run(*args, **kwargs):
+        with jax.default_device(device):
+            return fn(*args, **kwargs)
+    return run
+
+
 def beside():
     """A context (thread-local) in which unsplit work goes to the last CPU device rather than the first.
 

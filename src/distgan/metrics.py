@@ -154,40 +154,75 @@ def block_size(replicates: int, n: int, dim: int) -> int:
     return max(1, min(replicates, (1 << 24) // (n * dim)))
 
 
-def _one_device(x: jax.Array) -> jax.Array:
+def _one_device(x):
     """x gathered on one device if it is split over several (devices.replicate_sharding): the fit's NumPy sort is a
-    host callback, which a program partitioned over devices cannot call (XLA waits for it on every device)."""
-    devs = x.devices()
-    return x if len(devs) == 1 else jax.device_put(x, min(devs, key=lambda d: d.id))
+    host callback, which a program partitioned over devices cannot call (XLA waits for it on every device). x may be
+    a jax.ShapeDtypeStruct (Evaluator.compile): then where x would go."""
+    sharding = getattr(x, "sharding", None)
+    devs = sharding.device_set if sharding is not None else set()
+    if len(devs) < 2:
+        return x
+    one = min(devs, key=lambda d: d.id)
+    if isinstance(x, jax.ShapeDtypeStruct):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=jax.sharding.SingleDeviceSharding(one))
+    return jax.device_put(x, one)
 
 
 _fit_many = jax.jit(jax.vmap(fit), compiler_options=ONE_SHOT)  # apart from the drawing, so every run of a process shares its compiled program
 
 
-def evaluator(sample_fn, target: Target, n: int, block: int = 0):
-    """Build `evaluate(states, step)`: the fit of every replicate, n generated samples against n fresh real ones.
+class Evaluator:
+    """`evaluate(states, step)`: the fit of every replicate, n generated samples against n fresh real ones.
 
-    sample_fn(state, key, n) -> (n, dim) draws from one replicate. The returned function gives numpy arrays
-    (K, dim) per statistic; it evaluates replicates in blocks so that K * n samples need not fit in memory at once.
+    sample_fn(state, key, n) -> (n, dim) draws from one replicate. A call gives numpy arrays (K, dim) per
+    statistic; it evaluates replicates in blocks so that K * n samples need not fit in memory at once.
     """
 
-    def one(state, step):
-        key = jax.random.fold_in(jax.random.fold_in(state["key"], 0x7FFFFFFF), step)  # apart from training keys
-        kf, kr = jax.random.split(key)
-        return sample_fn(state, kf, n), target.reference(kr, n)
+    def __init__(self, sample_fn, target: Target, n: int, block: int = 0):
+        self.target, self.n, self.block = target, n, block
 
-    draw = jax.jit(jax.vmap(one, in_axes=(0, None)), compiler_options=ONE_SHOT)
+        def one(state, step):
+            key = jax.random.fold_in(jax.random.fold_in(state["key"], 0x7FFFFFFF), step)  # apart from training keys
+            kf, kr = jax.random.split(key)
+            return sample_fn(state, kf, n), target.reference(kr, n)
 
-    def evaluate(states: dict, step: int) -> dict[str, np.ndarray]:
+        self._draw = jax.jit(jax.vmap(one, in_axes=(0, None)), compiler_options=ONE_SHOT)
+
+    def _blocks(self, states: dict) -> list[dict]:
+        """The states of each block of replicates evaluated together: all of them, or slices gathered on one device
+        (a slice of replicates split over devices would be copied to every device, and drawn on each)."""
         K = jax.tree.leaves(states)[0].shape[0]
-        size = block or block_size(K, n, target.dim)
+        size = self.block or block_size(K, self.n, self.target.dim)
+        if size >= K:
+            return [states]
+        states = jax.tree.map(_one_device, states)
+        return [jax.tree.map(lambda x, i=i: x[i:i + size], states) for i in range(0, K, size)]
+
+    def __call__(self, states: dict, step: int) -> dict[str, np.ndarray]:
         parts = []
-        for i in range(0, K, size):
-            fake, real = draw(jax.tree.map(lambda x, i=i: x[i:i + size], states), step)
+        for part in self._blocks(states):
+            fake, real = self._draw(part, step)
             parts.append(jax.device_get(_fit_many(_one_device(fake), _one_device(real))))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    return evaluate
+    def compile(self, shapes: dict) -> None:
+        """Compile, without running, the programs a call on states of these shapes runs (a pytree of
+        jax.ShapeDtypeStruct, as devices.shapes gives): `train` does it while the training chunk compiles, so that
+        the first evaluation does not stop training to compile. Calls find them in JAX's cache of compiled programs.
+
+        States split over devices are left to compile at the first call: the samples gathered on one device keep
+        the split's mesh in their JAX type, which a ShapeDtypeStruct cannot give, so programs compiled ahead would
+        not be found (jax 0.10)."""
+        leaves = jax.tree.leaves(shapes)
+        if any(x.sharding is not None and len(x.sharding.device_set) > 1 for x in leaves):
+            return
+        K = leaves[0].shape[0]
+        size = self.block or block_size(K, self.n, self.target.dim)
+        for rows in sorted({min(size, K), K % size} - {0}):  # a last, smaller block has programs of its own
+            part = jax.tree.map(lambda x, rows=rows: jax.ShapeDtypeStruct((rows,) + x.shape[1:], x.dtype,
+                                                                          sharding=x.sharding), shapes)
+            self._draw.lower(part, 0).compile()
+            _fit_many.lower(*jax.eval_shape(self._draw, part, 0)).compile()
 
 
 def ratios(result: dict[str, np.ndarray], floor: dict) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ import math
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
@@ -126,6 +127,13 @@ def run_folder(cfg: Config, target_name: str, out: str | Path | None) -> Path:
     return out
 
 
+def _prepare(gan: GAN, target, cfg: Config):
+    """What training needs besides its chunk, made in a thread while the chunk compiles: the noise floor, the
+    target's moments and the initialiser, compiled (called only once K is known to fit)."""
+    floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
+    return floor, target.moments(), init_states.lower(gan, cfg.train.seed, cfg.train.replicates).compile()
+
+
 def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: bool | None = None,
           plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None) -> Run:
     """Train cfg.train.replicates GANs of one config and write a run folder; returns the Run.
@@ -152,19 +160,24 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     checkpoint_every = _round_up(t.checkpoint_every, t.log_every)
     # compile on the states' shapes and check that K fits the device before anything of size K is allocated
     chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
-    t0 = time.perf_counter()
     split = devices.replicate_sharding(K)  # on a CPU: the replicates split over one device per core
     parts = devices.parts(split)
-    compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, t.seed, K), split),
-                           min(t.log_every, t.steps), parts).compile()
-    compile_s = time.perf_counter() - t0
-    memory.check(compiled, K, metrics.block_size(K, cfg.eval.n_samples, gan.dim), cfg.eval.n_samples, gan.dim,
-                 parts=parts)
-    floor = metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
-    target_moments = target.moments()
-    evaluate = metrics.evaluator(gan.sample, target, cfg.eval.n_samples)
+    shapes = devices.shapes(jax.eval_shape(init_states, gan, t.seed, K), split)
+    evaluate = metrics.Evaluator(gan.sample, target, cfg.eval.n_samples)
+    pool = ThreadPoolExecutor(1)  # the rest of the set-up beside the chunk's compile, which leaves cores idle
+    try:
+        side = pool.submit(devices.here(_prepare), gan, target, cfg)
+        warm = pool.submit(devices.here(evaluate.compile), shapes)  # waited for at the first evaluation
+        t0 = time.perf_counter()
+        compiled = chunk.lower(gan, shapes, min(t.log_every, t.steps), parts).compile()
+        compile_s = time.perf_counter() - t0
+        memory.check(compiled, K, metrics.block_size(K, cfg.eval.n_samples, gan.dim), cfg.eval.n_samples, gan.dim,
+                     parts=parts)
+        floor, target_moments, init = side.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
-    states = devices.place(init_states(gan, t.seed, K), split)  # every leaf (K, ...)
+    states = devices.place(init(t.seed), split)  # every leaf (K, ...)
     best = {"state": jax.device_get(states), "score": np.full(K, np.inf), "step": np.full(K, -1)}  # by fit ratio
     first_step = [{} for _ in range(K)]  # per replicate: problem -> first step it was seen
     step = 0
@@ -236,6 +249,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
                     reps = ", ".join(map(str, new[:10])) + (f" and {len(new) - 10} more" if len(new) > 10 else "")
                     say(f"step {step}: {WORDS[name]} {which}(replicate{'s' * (len(new) > 1)} {reps})")
             if step % eval_every == 0 or step == t.steps:
+                warm.result()
                 result = evaluate(states, step)
                 within = metrics.within_floor(result, floor)
                 row["fit"] = {k: v.tolist() for k, v in result.items()}
@@ -274,6 +288,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
             signal.signal(sig, handler)
 
     if result is None:  # resumed a finished run whose summary was not written: evaluate its final state again
+        warm.result()
         result = evaluate(states, step)
         last = read_jsonl(out / "metrics.jsonl")[-1]
         logs = {k: np.asarray(last[k]) for k in ("d_fake_out", "g_grad") if k in last}
