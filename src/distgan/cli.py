@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -451,8 +452,15 @@ def entry() -> None:
     A Ctrl-C that lands while XLA is compiling leaves the compiler's threads running, and the interpreter's normal
     shutdown then crashes (exit 139, a segmentation fault). An interrupted command has nothing left to write (its
     checkpoint, if any, is on disk), so it flushes its output and leaves at once.
+
+    Python's cyclic garbage collector walks every object it tracks on its full passes: about 140,000 after the
+    imports and 250,000 after a run, walked a few times during the run and again as the interpreter shuts down.
+    Frozen (gc.freeze) after the imports and again at the end, they are no longer walked (0.1 s less in a run's
+    collections, 0.35 s less at exit; measured in the README).
     """
+    gc.freeze()
     code = main()
+    gc.freeze()
     if code in (130, 143):  # Ctrl-C, SIGTERM
         sys.stdout.flush()
         sys.stderr.flush()
