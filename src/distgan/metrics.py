@@ -154,18 +154,11 @@ def block_size(replicates: int, n: int, dim: int) -> int:
     return max(1, min(replicates, (1 << 24) // (n * dim)))
 
 
-def _one_device(x):
+def _one_device(x: jax.Array) -> jax.Array:
     """x gathered on one device if it is split over several (devices.replicate_sharding): the fit's NumPy sort is a
-    host callback, which a program partitioned over devices cannot call (XLA waits for it on every device). x may be
-    a jax.ShapeDtypeStruct (Evaluator.compile): then where x would go."""
-    sharding = getattr(x, "sharding", None)
-    devs = sharding.device_set if sharding is not None else set()
-    if len(devs) < 2:
-        return x
-    one = min(devs, key=lambda d: d.id)
-    if isinstance(x, jax.ShapeDtypeStruct):
-        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=jax.sharding.SingleDeviceSharding(one))
-    return jax.device_put(x, one)
+    host callback, which a program partitioned over devices cannot call (XLA waits for it on every device)."""
+    devs = x.devices()
+    return x if len(devs) == 1 else jax.device_put(x, min(devs, key=lambda d: d.id))
 
 
 _fit_many = jax.jit(jax.vmap(fit), compiler_options=ONE_SHOT)  # apart from the drawing, so every run of a process shares its compiled program
