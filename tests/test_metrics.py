@@ -1,5 +1,7 @@
 """Metrics against scipy, the noise floor against the seed README's figures and closed forms, verdicts in words."""
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,27 +135,32 @@ def test_evaluator_of_replicates_split_over_devices_equals_one_device():
 
 def test_evaluator_compiled_ahead_compiles_nothing_when_called(caplog):
     """train compiles the evaluator's programs while the training chunk compiles: the first evaluation must then find
-    them all (else it stops training to compile), for blocks of two sizes; the results are those of a plain call."""
+    them all (else it stops training to compile), in one block or two, with the replicates on one device or split
+    over two as train splits them; the results are those of a plain call."""
     import logging
+
+    from distgan import devices
 
     target = parse("ring")
     sample = lambda state, key, n: target.sample(key, n) * state["scale"]  # noqa: E731
     states = {"scale": jnp.array([1.0, 1.0, 1.1, 0.9]), "key": jax.random.split(jax.random.PRNGKey(0), 4)}
 
-    def compiled_by(evaluate):
+    def compiled_by(evaluate, placed):
         caplog.clear()
         with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
-            result = evaluate(states, 7)
+            result = evaluate(placed, 7)
         return {name for r in caplog.records for name in ("jit(one)", "jit(fit)") if name in r.getMessage()}, result
 
-    ahead = metrics.Evaluator(sample, target, 333, block=3)  # blocks of 3 and of 1; 333 samples: new programs
-    ahead.compile(jax.eval_shape(lambda s: s, states))
-    names, result = compiled_by(ahead)
-    assert names == set()
-    names, again = compiled_by(metrics.Evaluator(sample, target, 333, block=3))  # the same, not compiled ahead
-    assert "jit(one)" in names  # (the fit's programs are shared by every evaluator: compiled already)
-    for k in result:
-        np.testing.assert_array_equal(again[k], result[k])
+    for n, (block, split) in enumerate(itertools.product((0, 3), (None, devices.replicate_sharding(4)))):
+        placed, n = devices.place(states, split), 331 + n  # new sample sizes: new programs
+        ahead = metrics.Evaluator(sample, target, n, block=block)  # block 3: blocks of 3 and of 1
+        ahead.compile(devices.shapes(states, split))
+        names, result = compiled_by(ahead, placed)
+        assert names == set(), (block, split)
+        names, again = compiled_by(metrics.Evaluator(sample, target, n, block=block), placed)  # not compiled ahead
+        assert "jit(one)" in names  # (the fit's programs are shared by every evaluator: compiled already)
+        for k in result:
+            np.testing.assert_array_equal(again[k], result[k])
 
 
 def _result(mean, std, ks, w1):

@@ -155,10 +155,11 @@ def block_size(replicates: int, n: int, dim: int) -> int:
 
 
 def _one_device(x: jax.Array) -> jax.Array:
-    """x gathered on one device if it is split over several (devices.replicate_sharding): the fit's NumPy sort is a
-    host callback, which a program partitioned over devices cannot call (XLA waits for it on every device)."""
-    devs = x.devices()
-    return x if len(devs) == 1 else jax.device_put(x, min(devs, key=lambda d: d.id))
+    """x gathered on the default device if it is split over several (devices.replicate_sharding): the fit's NumPy
+    sort is a host callback, which a program partitioned over devices cannot call (XLA waits for it on every
+    device). Through host memory, a copy on a CPU: an array moved from device to device keeps the split's mesh in
+    its JAX type, and programs compiled ahead for a plain array (Evaluator.compile) would not be found for it."""
+    return x if len(x.devices()) == 1 else jnp.asarray(np.asarray(x))
 
 
 _fit_many = jax.jit(jax.vmap(fit), compiler_options=ONE_SHOT)  # apart from the drawing, so every run of a process shares its compiled program
@@ -182,8 +183,8 @@ class Evaluator:
         self._draw = jax.jit(jax.vmap(one, in_axes=(0, None)), compiler_options=ONE_SHOT)
 
     def _blocks(self, states: dict) -> list[dict]:
-        """The states of each block of replicates evaluated together: all of them, or slices gathered on one device
-        (a slice of replicates split over devices would be copied to every device, and drawn on each)."""
+        """The states of each block of replicates evaluated together: all of them, or slices of them gathered on the
+        default device (a slice of replicates split over devices would be copied to every device, and drawn on each)."""
         K = jax.tree.leaves(states)[0].shape[0]
         size = self.block or block_size(K, self.n, self.target.dim)
         if size >= K:
@@ -201,21 +202,16 @@ class Evaluator:
     def compile(self, shapes: dict) -> None:
         """Compile, without running, the programs a call on states of these shapes runs (a pytree of
         jax.ShapeDtypeStruct, as devices.shapes gives): `train` does it while the training chunk compiles, so that
-        the first evaluation does not stop training to compile. Calls find them in JAX's cache of compiled programs.
-
-        States split over devices are left to compile at the first call: the samples gathered on one device keep
-        the split's mesh in their JAX type, which a ShapeDtypeStruct cannot give, so programs compiled ahead would
-        not be found (jax 0.10)."""
-        leaves = jax.tree.leaves(shapes)
-        if any(x.sharding is not None and len(x.sharding.device_set) > 1 for x in leaves):
-            return
-        K = leaves[0].shape[0]
+        the first evaluation does not stop training to compile. Calls find them in JAX's cache of compiled programs."""
+        K = jax.tree.leaves(shapes)[0].shape[0]
         size = self.block or block_size(K, self.n, self.target.dim)
+        if size < K:  # blocks are sliced from the states gathered on the default device (_blocks)
+            shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
         for rows in sorted({min(size, K), K % size} - {0}):  # a last, smaller block has programs of its own
             part = jax.tree.map(lambda x, rows=rows: jax.ShapeDtypeStruct((rows,) + x.shape[1:], x.dtype,
                                                                           sharding=x.sharding), shapes)
             self._draw.lower(part, 0).compile()
-            _fit_many.lower(*jax.eval_shape(self._draw, part, 0)).compile()
+            _fit_many.lower(*(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.eval_shape(self._draw, part, 0))).compile()
 
 
 def ratios(result: dict[str, np.ndarray], floor: dict) -> dict[str, np.ndarray]:
