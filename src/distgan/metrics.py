@@ -182,11 +182,15 @@ class Evaluator:
 
         self._draw = jax.jit(jax.vmap(one, in_axes=(0, None)), compiler_options=ONE_SHOT)
 
+    def _size(self, replicates: int) -> int:
+        """Replicates per block: `block`, or as many as block_size lets fit in memory."""
+        return self.block or block_size(replicates, self.n, self.target.dim)
+
     def _blocks(self, states: dict) -> list[dict]:
         """The states of each block of replicates evaluated together: all of them, or slices of them gathered on the
         default device (a slice of replicates split over devices would be copied to every device, and drawn on each)."""
         K = jax.tree.leaves(states)[0].shape[0]
-        size = self.block or block_size(K, self.n, self.target.dim)
+        size = self._size(K)
         if size >= K:
             return [states]
         states = jax.tree.map(_one_device, states)
@@ -204,14 +208,15 @@ class Evaluator:
         jax.ShapeDtypeStruct, as devices.shapes gives): `train` does it while the training chunk compiles, so that
         the first evaluation does not stop training to compile. Calls find them in JAX's cache of compiled programs."""
         K = jax.tree.leaves(shapes)[0].shape[0]
-        size = self.block or block_size(K, self.n, self.target.dim)
+        size = self._size(K)
         if size < K:  # blocks are sliced from the states gathered on the default device (_blocks)
             shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
         for rows in sorted({min(size, K), K % size} - {0}):  # a last, smaller block has programs of its own
             part = jax.tree.map(lambda x, rows=rows: jax.ShapeDtypeStruct((rows,) + x.shape[1:], x.dtype,
                                                                           sharding=x.sharding), shapes)
             self._draw.lower(part, 0).compile()
-            _fit_many.lower(*(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.eval_shape(self._draw, part, 0))).compile()
+            samples = jax.eval_shape(self._draw, part, 0)  # fake, real: on the default device (_one_device)
+            _fit_many.lower(*(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in samples)).compile()
 
 
 def ratios(result: dict[str, np.ndarray], floor: dict) -> dict[str, np.ndarray]:
