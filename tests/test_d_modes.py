@@ -39,7 +39,7 @@ def test_a_few_steps_move_both_nets_and_stay_finite(case):
         moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(state[net]), jax.tree.leaves(new[net]))]
         assert any(moved), f"{net} did not move"
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new))
-    assert all(np.all(np.isfinite(v)) for v in logs.values())
+    assert all(np.all(np.isfinite(v)) for v in jax.tree.leaves(logs))
     x = gan.sample(new, jax.random.PRNGKey(1), 5)
     assert x.shape == (5, 1) and np.all(np.isfinite(x))
 

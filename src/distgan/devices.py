@@ -26,6 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from .config import ConfigError
 
 MAX_CPU_DEVICES = 8
+REPLICATES = "replicates"  # the mesh axis the replicates are split along
 
 # Compiler options for the programs that run a few times a run (initialisers, evaluation, noise floor, sampling):
 # LLVM's O1 compiles the initialisers in about 60 % of the time of XLA's default O2, and compiling decides a first
@@ -86,7 +87,12 @@ def replicate_sharding(replicates: int) -> NamedSharding | None:
         jax.config.update("jax_use_shardy_partitioner", False)
     except AttributeError:  # a JAX without GSPMD
         return None
-    return NamedSharding(Mesh(devices[:n], ("replicates",)), PartitionSpec("replicates"))
+    return NamedSharding(mesh(n), PartitionSpec(REPLICATES))
+
+
+def mesh(n: int) -> Mesh:
+    """The first n devices, along the replicate axis."""
+    return Mesh(jax.devices()[:n], (REPLICATES,))
 
 
 def parts(sharding: NamedSharding | None) -> int:
