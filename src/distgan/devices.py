@@ -3,12 +3,14 @@
 XLA's CPU backend runs a program on one device with a thread pool that networks this small barely fill: a
 K = 256 step of the seed's network is only 1.25x faster on two cores than on one. Given one CPU device per core
 (`jax_num_cpu_devices`, set before JAX starts its backends), K replicates are split over the devices along their
-leading axis, and each device runs its share on its own core: 1.8x the replicate-steps per second of one
-device at K = 256 on this 2-core machine (benchmarks/speed.py, its "1 CPU device" row). Replicates never interact, so the split
-changes no replicate's computation, only how XLA schedules and fuses it (float rounding at most).
+leading axis, and each device runs its share on its own core (a shard_map in gan.run_steps): 2x the
+replicate-steps per second of one device at K = 256 on this 2-core machine (benchmarks/speed.py, its "1 CPU
+device" row). Replicates never interact, so the split changes no replicate's computation, only how XLA schedules
+and fuses it (float rounding at most).
 
-The split is partitioned by GSPMD: JAX's default partitioner (Shardy) cannot lower the Philox random numbers of
-the training step (its `mulhi` has no StableHLO form, jax 0.10), so a split run turns Shardy off for the process.
+The split is lowered through GSPMD: JAX's default partitioner (Shardy) cannot lower the Philox random numbers of
+the training step, even inside a shard_map (its `mulhi` has no StableHLO form, jax 0.10: "Unable to convert MHLO
+to StableHLO"), so a split run turns Shardy off for the process.
 Where that option is gone (a later JAX) or the backend is already running, replicates stay on one device.
 (XLA logs GSPMD's deprecation notice at every such compile; distgan/__init__.py keeps XLA's log to errors.)
 DISTGAN_CPU_DEVICES sets the number of CPU devices (1: no split; default: the cores this process may use, at most

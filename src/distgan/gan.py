@@ -22,10 +22,6 @@ from .devices import ONE_SHOT
 from .nets import acts, d_input_size, d_inputs, group_rows, init_mlp, mlp
 from .targets import Target
 
-LOG_KEYS = ("d_real", "d_fake", "g", "real_mean", "real_std", "fake_mean", "fake_std", "d_real_out", "d_fake_out",
-            "g_grad")
-
-
 # The step's random numbers come from Philox-4x32 (Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3"):
 # on CPU JAX lowers its default threefry as a rolled while loop (about 25 small kernels per draw), Philox as one fused
 # kernel. Its key is two uint32 words like threefry's, so states, checkpoints and the evaluator keep their layout.
@@ -161,10 +157,11 @@ class GAN:
                 new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - decay)
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
-                "d_real_out": d_real_out, "d_fake_out": d_fake_out, "g_grads": grads}
-        # the non-finite guard's per-step part, on scalars: the first step whose losses or gradients leave the finite
-        # numbers, and which net: D if its losses did, or if G's did while G's own output stayed finite (D's update
-        # went bad), else G; run_steps rolls such a replicate back
+                "d_real_out": d_real_out, "d_fake_out": d_fake_out,
+                "g_grads": grads}  # run_steps logs their norm, g_grad, once per chunk: a norm per step cost 3 %
+        # the non-finite guard's per-step part: the first step whose losses or gradients leave the finite numbers,
+        # and which net: D if its losses did, or if G's did while G's own output stayed finite (D's update went bad),
+        # else G; run_steps rolls such a replicate back
         g_bad = ~(jnp.isfinite(g_err) & jnp.stack([jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]).all())
         d_bad = ~jnp.isfinite(d_real + d_fake) | (g_bad & jnp.isfinite(x.sum()))
         bad = (state["nonfinite"] == 0) & (d_bad | g_bad)
@@ -191,17 +188,18 @@ def replicate_block(gan: GAN, replicates: int) -> int:
 def run_steps(gan: GAN, states: dict, n: int, parts: int = 1) -> tuple[dict, dict]:
     """n steps of K replicates: vmap over the replicate axis, scan over steps, in cache-sized blocks on a CPU.
 
-    Returns the new states and the logs of the last step, each with leading axis K. A replicate that went
-    non-finite during these n steps (or before) is rolled back to its state at their start: it keeps its last
-    finite values, for good, while the others go on.
+    Returns the new states and the logs of the last step (GAN.step's, with the norm of G's gradients, g_grad, in
+    place of the gradients), each with leading axis K. A replicate that went non-finite during these n steps (or
+    before) is rolled back to its state at their start: it keeps its last finite values, for good, while the others
+    go on.
     parts: the devices the replicates are split over (devices.parts): each device runs its K / parts replicates
     (shard_map), so its program sees only its own share. On a CPU a share runs the n steps a block at a time
     (replicate_block): a block's weights, Adam moments and activations then stay in the cache over the whole scan
-    instead of streaming through memory every step (K = 256 of the seed's network on 2 cores: 16,090 -> 24,650
-    replicate-steps/s, benchmarks/speed.py). Replicates never interact, so neither the split nor the blocks change
-    any replicate's computation (float rounding at most).
+    instead of streaming through memory every step (K = 256 of the seed's network on 2 cores: 1.5x all at once,
+    benchmarks/speed.py). Replicates never interact, so neither the split nor the blocks change any replicate's
+    computation (float rounding at most).
     """
-    if parts > 1:  # an explicit per-device program: a vmap over a part axis left XLA a size-1 axis to lay out, 15 % slower
+    if parts > 1:  # each device's own program; a vmap over a part axis left XLA a size-1 axis, 15 % slower
         spec = PartitionSpec(devices.REPLICATES)
         return jax.shard_map(partial(run_steps, gan, n=n), mesh=devices.mesh(parts), in_specs=spec,
                              out_specs=spec, check_vma=False)(states)  # no collectives: nothing to check
