@@ -17,7 +17,7 @@ Params = list[dict[str, jax.Array]]  # one {"w": (fan_in, fan_out), "b": (fan_ou
 # series to r^7 (relative truncation error < 2e-8). expm1(x) = 2^k expm1(r) + (2^k - 1) keeps full relative
 # accuracy near 0 (k = 0 there), so ELU needs no second branch. ELU within 1.5 ulp of the exact values, sigmoid within
 # 2.5 as jax.nn.sigmoid (tests/test_nets.py); in XLA on a CPU they cost 0.6 and 0.8 of the earlier ELU (a Taylor
-# branch beside exp) and jax.nn.sigmoid, and the seed's whole step 0.94 (benchmarks/speed.py's K=16 on one core).
+# branch beside exp) and jax.nn.sigmoid, and the seed's whole step 0.94 (a block of 8 replicates on one core).
 _LN2_HI, _LN2_LO = 0.693145751953125, 1.428606765330187e-06  # ln 2 = HI + LO; k * HI is exact for |k| < 2^9
 
 
