@@ -162,7 +162,7 @@ class GAN:
         # the non-finite guard's per-step part: the first step whose losses or gradients leave the finite numbers,
         # and which net: D if its losses did, or if G's did while G's own output stayed finite (D's update went bad),
         # else G; run_steps rolls such a replicate back
-        g_bad = ~(jnp.isfinite(g_err) & jnp.stack([jnp.isfinite(g).all() for g in jax.tree.leaves(grads)]).all())
+        g_bad = ~(jnp.isfinite(g_err) & _all_finite(grads))
         d_bad = ~jnp.isfinite(d_real + d_fake) | (g_bad & jnp.isfinite(x.sum()))
         bad = (state["nonfinite"] == 0) & (d_bad | g_bad)
         new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1,
@@ -213,6 +213,11 @@ def run_steps(gan: GAN, states: dict, n: int, parts: int = 1) -> tuple[dict, dic
     return jax.tree.map(joined, new), jax.tree.map(joined, logs)
 
 
+def _all_finite(tree) -> jax.Array:
+    """Whether every number in a pytree is finite (a scalar bool)."""
+    return jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]).all()
+
+
 def _run_block(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
     vstep = jax.vmap(gan.step)
 
@@ -224,9 +229,7 @@ def _run_block(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
     (new, logs), _ = jax.lax.scan(body, (states, logs0), None, length=n)
     logs["g_grad"] = jax.vmap(optax.tree.norm)(logs.pop("g_grads"))
     # the guard's per-chunk part: one check of every replicate's nets, then a select, once per n steps
-    finite = lambda tree: jnp.stack([jnp.isfinite(x).reshape(x.shape[0], -1).all(1) for x in jax.tree.leaves(tree)]
-                                    ).all(0)  # noqa: E731  (K,)
-    d_ok, g_ok = finite(new["D"]), finite(new["G"])
+    d_ok, g_ok = jax.vmap(_all_finite)(new["D"]), jax.vmap(_all_finite)(new["G"])  # (K,) each
     missed = (new["nonfinite"] == 0) & ~(d_ok & g_ok)  # non-finite nets whose losses stayed finite: dated n's end
     flags = {"nonfinite": jnp.where(missed, jnp.where(d_ok, 2, 1), new["nonfinite"]).astype(jnp.int32),
              "nonfinite_step": jnp.where(missed, new["step"], new["nonfinite_step"])}
