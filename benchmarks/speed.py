@@ -33,11 +33,13 @@ CPU_CURVE = (1, 16, 64, 256, 1024)
 GPU_CURVE = (1, 16, 256, 1024, 4096, 16384, 65536)
 
 
-def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True) -> dict:
+def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True, cost: bool = False) -> dict:
     """In this process: compile the seed preset's chunk for K replicates, then time `steps` steps of it.
 
     The replicates are split over CPU devices as `distgan train` splits them (DISTGAN_CPU_DEVICES sets how many),
     and each device's share runs in cache-sized blocks (blocks=False: all of a share at once).
+    cost: also XLA's own count of the bytes one step reads and writes and of its floating-point operations, per
+    replicate (the compiled step's cost analysis; a scan's is its body's once, so it comes from one vmapped step).
     """
     import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors; importing JAX first fixes it at warnings)
     import jax
@@ -65,18 +67,25 @@ def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True) -> 
         jax.block_until_ready(logs)  # the loop waits for each chunk, as train() does
         times.append(time.perf_counter() - t0)
     us = 1e6 * statistics.median(times) / chunk
-    return {"K": K, "compile_s": compile_s, "us_per_step": us, "rep_steps_per_s": K * 1e6 / us,
-            "device": str(jax.devices()[0].device_kind), "devices": devices.parts(split)}
+    out = {"K": K, "compile_s": compile_s, "us_per_step": us, "rep_steps_per_s": K * 1e6 / us,
+           "device": str(jax.devices()[0].device_kind), "devices": devices.parts(split)}
+    if cost:
+        c = jax.jit(jax.vmap(gan.step)).lower(jax.eval_shape(init_states, gan, 0, K)).compile().cost_analysis()
+        out |= {"MB_per_rep_step": c["bytes accessed"] / K / 1e6, "MFLOP_per_rep_step": c["flops"] / K / 1e6}
+    return out
 
 
-def run_worker(K, steps, chunk, device, cores=None, cpu_devices=None, blocks=True) -> dict:
+def run_worker(K, steps, chunk, device, cores=None, cpu_devices=None, blocks=True, cost=False) -> dict:
     cmd = [sys.executable, __file__, "--worker", str(K), "--steps", str(steps), "--chunk", str(chunk),
-           "--device", device] + ([] if blocks else ["--no-blocks"])
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+           "--device", device] + ([] if blocks else ["--no-blocks"]) + (["--cost"] if cost else [])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src")] + os.environ.get("PYTHONPATH", "").split(
+        os.pathsep)).rstrip(os.pathsep)}
     if cpu_devices:
         env["DISTGAN_CPU_DEVICES"] = str(cpu_devices)
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True,
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env,
                          preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
+    if out.returncode:
+        sys.exit(f"speed.py: the worker for K={K} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -102,9 +111,10 @@ def main() -> None:
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     p.add_argument("--no-blocks", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--cost", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker is not None:
-        print(json.dumps(worker(a.worker, a.steps, a.chunk, a.device, not a.no_blocks)))
+        print(json.dumps(worker(a.worker, a.steps, a.chunk, a.device, not a.no_blocks, a.cost)))
         return
 
     curve = tuple(int(k) for k in a.curve.split(",")) if a.curve else (CPU_CURVE if a.device == "cpu" else GPU_CURVE)
@@ -122,7 +132,7 @@ def main() -> None:
             continue
         steps = max(a.chunk, min(a.steps, a.steps * 16 // K // a.chunk * a.chunk))  # about the same work each
         plan[f"distgan K={K}" + (f", {len(all_cores)} cores" if a.device == "cpu" else "")] = \
-            (lambda K=K, steps=steps: run_worker(K, steps, a.chunk, a.device))
+            (lambda K=K, steps=steps: run_worker(K, steps, a.chunk, a.device, cost=K == max(curve)))
         if a.device == "cpu" and K == 256 and len(all_cores) > 1:  # what the split over CPU devices buys
             plan["distgan K=256, 1 CPU device"] = (lambda steps=steps: run_worker(256, steps, a.chunk, "cpu", None, 1))
         if a.device == "cpu" and K == 256:  # what running each device's share in cache-sized blocks buys
@@ -147,6 +157,13 @@ def main() -> None:
         print(f"{name:34s} {comp} {m['us_per_step']:10.1f} {1e6 / m['us_per_step']:9.0f} "
               f"{K * 1e6 / m['us_per_step']:12.4g} {ratio:>8s}")
     print("\nx seed: replicate-steps per second over the seed script's steps per second")
+    for name, m in med.items():
+        if "MB_per_rep_step" in m:  # what the rate means in memory traffic and arithmetic, by XLA's own count
+            rate = m["K"] * 1e6 / m["us_per_step"]
+            print(f"{name}: one step reads and writes {m['MB_per_rep_step']:.3f} MB and does "
+                  f"{m['MFLOP_per_rep_step']:.2f} MFLOP per replicate (XLA's cost analysis), so this rate moves "
+                  f"{rate * m['MB_per_rep_step'] / 1e6:.2f} TB/s and computes {rate * m['MFLOP_per_rep_step'] / 1e6:.2f} "
+                  f"TFLOP/s")
     if a.json:
         Path(a.json).write_text(json.dumps({"medians": med, "runs": results}, indent=1))
 

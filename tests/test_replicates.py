@@ -135,6 +135,36 @@ def test_memory_check_names_the_largest_k_that_fits():
     assert "\n" not in str(e.value)
 
 
+def test_a_k_too_large_to_compile_is_sized_on_a_small_chunk(tmp_path, monkeypatch, capsys):
+    # When the states of K replicates alone exceed the free memory, train compiles no chunk for K (on a GPU the
+    # autotuner then runs each matrix product at full size and runs out of memory itself): a chunk for
+    # PROBE_REPLICATES sizes one replicate, and the one-line error names the K that fits by that size.
+    train_mod = sys.modules["distgan.train"]  # the module (distgan.train is also the function)
+    gan = _gan("batch")
+    by_probe = memory.estimate(_compiled(gan, 64), 1024, 1, 1000, 1, compiled_for=64)["per_replicate"]
+    by_k = memory.estimate(_compiled(gan, 1024), 1024, 1, 1000, 1)["per_replicate"]
+    assert 0.95 < by_probe / by_k < 1.2  # the chunk's fixed part, spread over fewer replicates
+    free = 4 << 30  # the states of 100,000 replicates take 18 GB
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: free)
+    compiled_for = []
+
+    def spy(gan, states, n, parts=1):
+        compiled_for.append(jax.tree.leaves(states)[0].shape[0])
+        return run_steps(gan, states, n, parts)
+
+    monkeypatch.setattr(train_mod, "run_steps", spy)
+    out = tmp_path / "huge"
+    assert main(["train", "--preset", "seed", "--replicates", "100000", "--steps", "200", "--quiet", "--no-plots",
+                 "--out", str(out)]) == 2
+    assert compiled_for == [train_mod.PROBE_REPLICATES]
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "100000 replicates need about" in err, err
+    fits = int(err.rsplit(" ", 1)[1])
+    block = distgan.metrics.block_size(100000, 10000, 1)  # the evaluation's block, beside the training
+    assert 0.8 < fits * by_k / (memory.HEADROOM * free - memory.eval_bytes(block, 10000, 1)) < 1.05, (fits, by_k)
+    assert not out.exists()
+
+
 MEASURE = textwrap.dedent("""
     import json, sys
     import jax

@@ -41,21 +41,36 @@ def eval_bytes(block: int, n: int, dim: int) -> int:
     return EVAL_ARRAYS * block * n * dim * 4
 
 
-def estimate(compiled, replicates: int, block: int, n: int, dim: int, parts: int = 1) -> dict:
+def estimate(compiled, replicates: int, block: int, n: int, dim: int, parts: int = 1,
+             compiled_for: int | None = None) -> dict:
     """Bytes that training `replicates` GANs needs: the chunk (linear in K) and one evaluation block beside it.
 
     parts: the devices the replicates are split over (devices.parts); a split chunk's figures are one device's
-    share, and on a CPU every share is in the same memory.
+    share, and on a CPU every share is in the same memory. compiled_for: the K the chunk was compiled for, when
+    it is not `replicates` (a small chunk that sizes one replicate: `probe_needed`).
     """
-    train = chunk_bytes(compiled) * parts
+    train = chunk_bytes(compiled) * parts * replicates / (compiled_for or replicates)
     return {"train": train, "eval": eval_bytes(block, n, dim), "per_replicate": train / replicates,
             "total": train + eval_bytes(block, n, dim)}
 
 
+def tree_bytes(tree) -> int:
+    """Bytes of a pytree of arrays or shape stand-ins."""
+    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def probe_needed(state_shapes, available: int | None = None) -> bool:
+    """True when the states alone exceed the free memory: K surely will not fit, and compiling the chunk for K
+    can itself fail (a GPU's autotuner runs each matrix product at full size while compiling); size one replicate
+    on a small chunk instead (estimate's compiled_for) and let `check` name the K that fits."""
+    available = available_bytes() if available is None else available
+    return tree_bytes(state_shapes) > HEADROOM * available
+
+
 def check(compiled, replicates: int, block: int, n: int, dim: int, available: int | None = None,
-          parts: int = 1) -> dict:
+          parts: int = 1, compiled_for: int | None = None) -> dict:
     """Raise ConfigError naming the largest K that fits when `replicates` will not; else return the estimate."""
-    est = estimate(compiled, replicates, block, n, dim, parts)
+    est = estimate(compiled, replicates, block, n, dim, parts, compiled_for)
     available = available_bytes() if available is None else available
     budget = HEADROOM * available
     if est["total"] > budget:

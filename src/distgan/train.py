@@ -33,6 +33,9 @@ from .runs import (
 )
 from .targets import make_target
 
+# replicates in the chunk that sizes one replicate when K surely will not fit (memory.probe_needed): compiling for
+# K itself can run out of memory on a GPU
+PROBE_REPLICATES = 256
 NETS = {1: "D", 2: "G"}  # the state's non-finite code -> the net that left the finite numbers
 WORDS = {"collapsed": "G collapsed (fake std near 0)", "diverged": "G diverged (fake mean ran away)",
          "saturated": "D saturated (D's output on fakes pinned at 0, G's gradient vanished)",
@@ -163,16 +166,22 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     split = devices.replicate_sharding(K)  # on a CPU: the replicates split over one device per core
     parts = devices.parts(split)
     shapes = devices.shapes(jax.eval_shape(init_states, gan, t.seed, K), split)
+    n, block = min(t.log_every, t.steps), metrics.block_size(K, cfg.eval.n_samples, gan.dim)
+    if memory.probe_needed(shapes):  # K surely will not fit: size one replicate on a small chunk, and say so
+        k0 = min(K, PROBE_REPLICATES)
+        small = devices.replicate_sharding(k0)
+        probe = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, t.seed, k0), small), n,
+                            devices.parts(small)).compile()
+        memory.check(probe, K, block, cfg.eval.n_samples, gan.dim, parts=devices.parts(small), compiled_for=k0)
     evaluate = metrics.Evaluator(gan.sample, target, cfg.eval.n_samples)
     pool = ThreadPoolExecutor(1)  # the rest of the set-up beside the chunk's compile, which leaves cores idle
     try:
         side = pool.submit(devices.here(_prepare), gan, target, cfg)
         warm = pool.submit(devices.here(evaluate.compile), shapes)  # waited for at the first evaluation
         t0 = time.perf_counter()
-        compiled = chunk.lower(gan, shapes, min(t.log_every, t.steps), parts).compile()
+        compiled = chunk.lower(gan, shapes, n, parts).compile()
         compile_s = time.perf_counter() - t0
-        memory.check(compiled, K, metrics.block_size(K, cfg.eval.n_samples, gan.dim), cfg.eval.n_samples, gan.dim,
-                     parts=parts)
+        memory.check(compiled, K, block, cfg.eval.n_samples, gan.dim, parts=parts)
         floor, target_moments, init = side.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,80 @@
+"""The memory check's estimate against what a device really allocates (a script, not a test: it is for the GPU).
+
+    PYTHONPATH=src python3 benchmarks/memory.py --device gpu           # K = 4096, 65536, 262144
+    PYTHONPATH=src python3 benchmarks/memory.py --device cpu --K 4096  # the same on a CPU (tests/test_replicates.py)
+
+For each K, a fresh process compiles the seed preset's training chunk for K replicates, takes distgan.memory's
+estimate from it (what `distgan train` checks against the free memory before it allocates anything), then places
+the states and runs one chunk. It reports the growth of the device's peak allocation over that (on a GPU, JAX's
+allocator's peak_bytes_in_use; on a CPU, the process's peak resident memory, reset after compiling) and the ratio
+measured / estimate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+
+def measure(K: int, device: str, steps: int) -> dict:
+    import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors)
+    import jax
+    from distgan import devices, memory
+    from distgan.gan import GAN, init_states, run_steps
+    from distgan.targets import make_target
+
+    devices.select(device)
+    cfg = distgan.preset("seed")
+    gan = GAN(cfg, make_target(cfg.target))
+    split = devices.replicate_sharding(K)
+    parts = devices.parts(split)
+    chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
+    compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, 0, K), split), steps, parts).compile()
+    estimate = memory.estimate(compiled, K, 1, 1, 1, parts)["train"]
+    dev = jax.devices()[0]
+    stats = dev.memory_stats() if dev.platform != "cpu" else None
+
+    def peak() -> int:
+        if stats is not None:
+            return dev.memory_stats()["peak_bytes_in_use"]
+        line = next(s for s in open("/proc/self/status") if s.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    if stats is None:
+        with open("/proc/self/clear_refs", "w") as f:  # the resident peak, reset to now: compiling's is past
+            f.write("5")
+    before = dev.memory_stats()["bytes_in_use"] if stats is not None else peak()
+    states, logs = compiled(devices.place(init_states(gan, 0, K), split))
+    jax.block_until_ready((states, logs))
+    measured = peak() - before
+    free = memory.available_bytes(dev)
+    return {"K": K, "device": dev.device_kind, "estimate_GiB": estimate / 2**30, "measured_GiB": measured / 2**30,
+            "ratio": measured / estimate, "free_after_GiB": free / 2**30}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="gpu", choices=("cpu", "gpu"))
+    p.add_argument("--K", default="4096,65536,262144", help="comma-separated replicate counts, each in a fresh process")
+    p.add_argument("--steps", type=int, default=200, help="steps in the chunk (train.log_every)")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker is not None:
+        print(json.dumps(measure(a.worker, a.device, a.steps)))
+        return
+    print(f"{'K':>8s} {'estimate GiB':>13s} {'measured GiB':>13s} {'ratio':>6s}  device")
+    for K in (int(k) for k in a.K.split(",")):
+        out = subprocess.run([sys.executable, __file__, "--worker", str(K), "--device", a.device, "--steps", str(a.steps)],
+                             capture_output=True, text=True, env={**os.environ})
+        if out.returncode:
+            print(f"{K:8d} failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+            continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{K:8d} {r['estimate_GiB']:13.3f} {r['measured_GiB']:13.3f} {r['ratio']:6.2f}  {r['device']}")
+
+
+if __name__ == "__main__":
+    main()
