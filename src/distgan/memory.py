@@ -59,12 +59,11 @@ def tree_bytes(tree) -> int:
     return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
-def probe_needed(state_shapes, available: int | None = None) -> bool:
+def probe_needed(state_shapes) -> bool:
     """True when the states alone exceed the free memory: K surely will not fit, and compiling the chunk for K
     can itself fail (a GPU's autotuner runs each matrix product at full size while compiling); size one replicate
     on a small chunk instead (estimate's compiled_for) and let `check` name the K that fits."""
-    available = available_bytes() if available is None else available
-    return tree_bytes(state_shapes) > HEADROOM * available
+    return tree_bytes(state_shapes) > HEADROOM * available_bytes()
 
 
 def check(compiled, replicates: int, block: int, n: int, dim: int, available: int | None = None,
