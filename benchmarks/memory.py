@@ -1,7 +1,8 @@
 """The memory check's estimate against what a device really allocates (a script, not a test: it is for the GPU).
 
     PYTHONPATH=src python3 benchmarks/memory.py --device gpu           # K = 4096, 65536, 262144
-    PYTHONPATH=src python3 benchmarks/memory.py --device cpu --K 4096  # the same on a CPU (tests/test_replicates.py)
+    PYTHONPATH=src python3 benchmarks/memory.py --device cpu --K 4096  # the same on a CPU (tests/test_replicates.py
+                                                                       # runs this script's worker)
 
 For each K, a fresh process compiles the seed preset's training chunk for K replicates, takes distgan.memory's
 estimate from it (what `distgan train` checks against the free memory before it allocates anything), then places
@@ -35,24 +36,22 @@ def measure(K: int, device: str, steps: int) -> dict:
     compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, 0, K), split), steps, parts).compile()
     estimate = memory.estimate(compiled, K, 1, 1, 1, parts)["train"]
     dev = jax.devices()[0]
-    stats = dev.memory_stats() if dev.platform != "cpu" else None
+    on_cpu = dev.platform == "cpu"
 
-    def peak() -> int:
-        if stats is not None:
+    def peak() -> int:  # JAX's allocator on an accelerator; the process's peak resident memory on a CPU
+        if not on_cpu:
             return dev.memory_stats()["peak_bytes_in_use"]
         line = next(s for s in open("/proc/self/status") if s.startswith("VmHWM:"))
         return int(line.split()[1]) * 1024
 
-    if stats is None:
+    if on_cpu:
         with open("/proc/self/clear_refs", "w") as f:  # the resident peak, reset to now: compiling's is past
             f.write("5")
-    before = dev.memory_stats()["bytes_in_use"] if stats is not None else peak()
+    before = peak() if on_cpu else dev.memory_stats()["bytes_in_use"]
     states, logs = compiled(devices.place(init_states(gan, 0, K), split))
     jax.block_until_ready((states, logs))
     measured = peak() - before
-    free = memory.available_bytes(dev)
-    return {"K": K, "device": dev.device_kind, "estimate_GiB": estimate / 2**30, "measured_GiB": measured / 2**30,
-            "ratio": measured / estimate, "free_after_GiB": free / 2**30}
+    return {"K": K, "parts": parts, "device": dev.device_kind, "estimate": estimate, "measured": measured}
 
 
 def main() -> None:
@@ -73,7 +72,8 @@ def main() -> None:
             print(f"{K:8d} failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
             continue
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{K:8d} {r['estimate_GiB']:13.3f} {r['measured_GiB']:13.3f} {r['ratio']:6.2f}  {r['device']}")
+        print(f"{K:8d} {r['estimate'] / 2**30:13.3f} {r['measured'] / 2**30:13.3f} {r['measured'] / r['estimate']:6.2f}"
+              f"  {r['device']}")
 
 
 if __name__ == "__main__":

@@ -78,8 +78,8 @@ def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True, cos
 def run_worker(K, steps, chunk, device, cores=None, cpu_devices=None, blocks=True, cost=False) -> dict:
     cmd = [sys.executable, __file__, "--worker", str(K), "--steps", str(steps), "--chunk", str(chunk),
            "--device", device] + ([] if blocks else ["--no-blocks"]) + (["--cost"] if cost else [])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src")] + os.environ.get("PYTHONPATH", "").split(
-        os.pathsep)).rstrip(os.pathsep)}
+    path = os.environ.get("PYTHONPATH")  # kept: a GPU machine may carry packages in on it
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + (os.pathsep + path if path else "")}
     if cpu_devices:
         env["DISTGAN_CPU_DEVICES"] = str(cpu_devices)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env,

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import jax
@@ -20,6 +19,7 @@ from distgan.targets import make_target
 
 STEPS = 200
 SRC = str(Path(distgan.__file__).parents[1])
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 
 @pytest.fixture(autouse=True)
@@ -165,41 +165,17 @@ def test_a_k_too_large_to_compile_is_sized_on_a_small_chunk(tmp_path, monkeypatc
     assert not out.exists()
 
 
-MEASURE = textwrap.dedent("""
-    import json, sys
-    import jax
-    K, n_devices = int(sys.argv[1]), int(sys.argv[2])
-    jax.config.update("jax_num_cpu_devices", n_devices)
-    from distgan import devices, memory, preset
-    from distgan.gan import GAN, init_states, run_steps
-    from distgan.targets import make_target
-    gan = GAN(preset("seed"), make_target(preset("seed").target))
-    split = devices.replicate_sharding(K)
-    assert devices.parts(split) == n_devices
-    chunk = jax.jit(run_steps, static_argnums=(0, 2), donate_argnums=1)
-    compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, 0, K), split), 2).compile()
-    def status(field):  # kB -> bytes, from /proc/self/status
-        line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
-        return int(line.split()[1]) * 1024
-    with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to now: compiling's own peak is past
-        f.write("5")
-    before = status("VmRSS")
-    states, logs = compiled(devices.place(init_states(gan, 0, K), split))
-    jax.block_until_ready(states)
-    print(json.dumps({"estimate": memory.estimate(compiled, K, 1, 1, 1, devices.parts(split))["train"],
-                      "measured": status("VmHWM") - before}))
-""")
-
-
 @pytest.mark.parametrize("n_devices", [1, 2])
 def test_memory_estimate_against_a_real_allocation(n_devices):
-    # A fresh process, K = 4096 replicates (about 1.2 GB), on one CPU device or split over two: the growth of its
-    # peak resident memory while it allocates the states and runs one chunk (peak reset after compiling, whose own
-    # peak can exceed the run's), against the compiled chunk's own figures (a split chunk's are one device's share).
-    out = subprocess.run([sys.executable, "-c", MEASURE, "4096", str(n_devices)], capture_output=True, text=True,
-                         check=True, env={**os.environ, "PYTHONPATH": SRC, "JAX_PLATFORMS": "cpu",
-                                          "DISTGAN_CPU_DEVICES": str(n_devices)})
+    # benchmarks/memory.py's worker, in a fresh process: K = 4096 replicates (about 1.2 GB), on one CPU device or
+    # split over two. The growth of its peak resident memory while it allocates the states and runs one 2-step
+    # chunk (peak reset after compiling, whose own peak can exceed the run's), against the compiled chunk's own
+    # figures (a split chunk's are one device's share).
+    out = subprocess.run([sys.executable, str(BENCHMARKS / "memory.py"), "--worker", "4096", "--device", "cpu",
+                          "--steps", "2"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": SRC, "DISTGAN_CPU_DEVICES": str(n_devices)})
     r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["parts"] == n_devices
     assert r["estimate"] > 1e9
     assert 0.7 * r["estimate"] < r["measured"] < 1.3 * r["estimate"], r
 
