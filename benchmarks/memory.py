@@ -24,13 +24,14 @@ def measure(K: int, device: str, steps: int) -> dict:
     import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors)
     import jax
     from distgan import devices, memory
-    from distgan.gan import GAN, init_states, run_steps
-    from distgan.targets import make_target
+    from distgan.engine import init_states, run_steps
+    from distgan.gan import GAN
+    from distgan.data import make_target
 
     devices.select(device)
     cfg = distgan.preset("seed")
     gan = GAN(cfg, make_target(cfg.target))
-    split = devices.replicate_sharding(K)
+    split = devices.split_replicates(K)
     parts = devices.parts(split)
     chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
     compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, 0, K), split), steps, parts).compile()

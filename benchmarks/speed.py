@@ -11,7 +11,7 @@ noisy machine slows all of them alike; the table gives medians over the rounds. 
 FINAL line gives us_per_step. distgan's time per step is measured on warm, compiled chunks of --chunk steps
 (a lax.scan, as `distgan train` runs them); compile time is reported apart. On CPU, K > 1 replicates are split
 over one XLA device per core as `distgan train` splits them (distgan.devices); "1 CPU device" rows keep them on one.
-Each device's share runs the chunk in cache-sized blocks of replicates (distgan.gan.run_steps); the "no blocks"
+Each device's share runs the chunk in cache-sized blocks of replicates (distgan.engine.run_steps); the "no blocks"
 row runs all of a share at once.
 """
 
@@ -43,16 +43,17 @@ def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True, cos
     """
     import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors; importing JAX first fixes it at warnings)
     import jax
-    from distgan import devices, gan as gan_mod
-    from distgan.gan import GAN, init_states, run_steps
-    from distgan.targets import make_target
+    from distgan import devices, engine as gan_mod
+    from distgan.engine import init_states, run_steps
+    from distgan.gan import GAN
+    from distgan.data import make_target
 
     devices.select(device)
     if not blocks:
         gan_mod.CACHE_BYTES = 1 << 62
     cfg = distgan.preset("seed")
     gan = GAN(cfg, make_target(cfg.target))
-    split = devices.replicate_sharding(K)
+    split = devices.split_replicates(K)
     states = devices.place(init_states(gan, 0, K), split)
     t0 = time.perf_counter()
     compiled = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1).lower(

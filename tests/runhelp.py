@@ -14,7 +14,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 import distgan
-from distgan.runs import read_jsonl
+from distgan.files import read_jsonl
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 FLAGS = ["--preset", "seed", "--set", "model.g_hidden=8", "--set", "model.d_hidden=8", "--set", "eval.n_samples=300",

@@ -13,7 +13,7 @@ from safetensors.numpy import load_file, save_file
 
 import distgan
 from distgan import cli
-from distgan.runs import read_jsonl
+from distgan.files import read_jsonl
 from runhelp import reference
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import distgan
-from distgan.cli import format_fit, main
+from distgan.cli import main
+from distgan.console import format_fit
 
 FAST = ["--set", "eval.n_samples=1000", "--set", "eval.floor_draws=20"]  # test budget: a small fit evaluation
 SRC = str(Path(distgan.__file__).parents[1])
@@ -125,9 +126,9 @@ TRAIN_ERRORS = [
     (["--preset", "nope"], "'nope'"),
     (["--set", "train.stepz=3"], "train.stepz"),
     (["--set", "train.steps=abc"], "train.steps"),
-    (["--steps", "1.5"], "train.steps"),
+    (["--steps", "1.5"], "--steps: expected an integer"),  # a field set by a flag is named by the flag
     (["--set", "train.d_lr=-1e-3"], "train.d_lr"),
-    (["--steps", "0"], "train.steps"),
+    (["--steps", "0"], "--steps: expected a positive value"),
     (["--set", "train.batch_size=0"], "train.batch_size"),
     (["--set", "train.steps"], "--set"),
     (["--bogus"], "--bogus"),
@@ -163,7 +164,7 @@ def test_bad_sample_input(seed_run, tmp_path, capsys, case):
     run, out, extra = seed_run[0], tmp_path / "x.csv", []
     words = {"missing run": "run folder not found", "not a run": "not a distgan run folder",
              "missing -o dir": "does not exist", "bad suffix": "unknown file type '.txt'", "n=0": "-n 0",
-             "bad -n": "invalid int value", "replicate": "--replicate 3", "no -o": "-o/--output",
+             "bad -n": "invalid int value", "replicate": "--replicate: 3 is not one", "no -o": "-o/--output",
              "-o is a dir": "is a directory"}[case]
     if case == "missing run":
         run = tmp_path / "nowhere"
@@ -225,8 +226,8 @@ def test_device_gpu_without_a_gpu_is_one_line(tmp_path):
             "--set", "eval.floor_draws=5", "--out", "r"]
     p = subprocess.run([sys.executable, "-m", "distgan", *argv], capture_output=True, text=True, cwd=tmp_path, env=env,
                        timeout=120)
-    assert p.returncode == 2 and p.stderr.strip().splitlines() == ["distgan: error: --device gpu: JAX sees no such "
-                                                                   "device (is the CUDA build of jaxlib installed?)"]
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == ["distgan: error: --device: JAX sees no gpu device "
+                                                                   "(is the CUDA build of jaxlib installed?)"]
     assert list(tmp_path.iterdir()) == []
 
 

@@ -177,7 +177,7 @@ def test_fewer_rows_than_a_batch(tmp_path, capsys):
     assert main(["train", "--data", str(path), "--out", str(tmp_path / "run"), *TINY[:-4], "--set",
                  "train.batch_size=50", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "24 training rows" in err and "fewer than a batch (train.batch_size=50)" in err
+    assert "train.batch_size: " in err and "24 training rows" in err and "fewer than a batch (50)" in err
     assert not (tmp_path / "run").exists()
 
 

@@ -8,8 +8,9 @@ import pytest
 
 import distgan
 from distgan import cli
-from distgan.gan import GAN, init_states, run_steps
-from distgan.targets import make_target
+from distgan.data import make_target
+from distgan.engine import init_states, run_steps
+from distgan.gan import GAN
 
 
 def config(*sets, steps=300, replicates=2):

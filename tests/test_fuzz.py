@@ -20,15 +20,14 @@ from hypothesis import strategies as st
 
 import distgan
 from distgan import cli, config, metrics, targets
-
-train_mod = importlib.import_module("distgan.train")  # the module (distgan.train is also the function)
+from distgan import engine as engine_mod
 
 COUNTS: dict[str, dict[str, int]] = {}
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 _ids = itertools.count()
 
 
-REAL_FLOOR, REAL_RUN_STEPS = metrics.noise_floor, train_mod.run_steps
+REAL_FLOOR, REAL_RUN_STEPS = metrics.noise_floor, engine_mod.run_steps
 
 
 class Stop(Exception):
@@ -40,7 +39,7 @@ def stop_before_training():
     mp = pytest.MonkeyPatch()
     stop = lambda *a, **k: (_ for _ in ()).throw(Stop())  # noqa: E731
     mp.setattr(metrics, "noise_floor", stop)
-    mp.setattr(train_mod, "run_steps", stop)  # traced first thing: accepted input stops before any compiling
+    mp.setattr(engine_mod, "run_steps", stop)  # traced first thing: accepted input stops before any compiling
     yield
     mp.undo()
     for name, c in COUNTS.items():
@@ -232,7 +231,7 @@ def finished_run(root, stop_before_training):
     cfg = cli.config_from_args(cli.build_parser().parse_args(["train", *FLAGS, "--steps", "50"]))
     mp = pytest.MonkeyPatch()
     mp.setattr(metrics, "noise_floor", REAL_FLOOR)
-    mp.setattr(train_mod, "run_steps", REAL_RUN_STEPS)
+    mp.setattr(engine_mod, "run_steps", REAL_RUN_STEPS)
     try:
         distgan.train(cfg, root / "finished", echo=None, plots=False)
     finally:

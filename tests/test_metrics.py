@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from distgan import metrics
+from distgan import fast, metrics, report
 from distgan.targets import parse
 
 RNG = np.random.default_rng(0)
@@ -108,8 +108,8 @@ def test_sort_equals_xla_sort_batched_with_ties_and_nans():
     x = np.round(RNG.normal(size=(3, 5, 400)), 1).astype(np.float32)  # many ties
     x[0, 1, 7] = x[2, 4, 0] = np.nan
     expected = jnp.sort(jnp.asarray(x), axis=-1)  # XLA's own sort (NaNs last)
-    for got in (metrics.sort(jnp.asarray(x)), jax.jit(jax.vmap(jax.vmap(metrics.sort)))(jnp.asarray(x)),
-                jax.jit(jax.vmap(metrics.sort, in_axes=1, out_axes=1))(jnp.asarray(x))):
+    for got in (fast.sort(jnp.asarray(x)), jax.jit(jax.vmap(jax.vmap(fast.sort)))(jnp.asarray(x)),
+                jax.jit(jax.vmap(fast.sort, in_axes=1, out_axes=1))(jnp.asarray(x))):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
 
@@ -121,7 +121,7 @@ def test_evaluator_of_replicates_split_over_devices_equals_one_device():
     target = parse("ring")
     sample = lambda state, key, n: target.sample(key, n) * state["scale"]  # noqa: E731
     states = {"scale": jnp.array([1.0, 1.0, 1.1, 0.9]), "key": jax.random.split(jax.random.PRNGKey(0), 4)}
-    split = devices.replicate_sharding(4)  # as train splits them (with XLA's GSPMD partitioner)
+    split = devices.split_replicates(4)  # as train splits them (with XLA's GSPMD partitioner)
     assert len(jax.device_put(states, split)["scale"].devices()) == 2  # conftest gives the session 2 CPU devices
     evaluate = metrics.Evaluator(sample, target, 500)
     one, both = evaluate(states, 7), evaluate(jax.device_put(states, split), 7)
@@ -151,7 +151,7 @@ def test_evaluator_compiled_ahead_compiles_nothing_when_called(caplog):
             result = evaluate(placed, 7)
         return {name for r in caplog.records for name in ("jit(one)", "jit(fit)") if name in r.getMessage()}, result
 
-    for n, (block, split) in enumerate(itertools.product((0, 3), (None, devices.replicate_sharding(4)))):
+    for n, (block, split) in enumerate(itertools.product((0, 3), (None, devices.split_replicates(4)))):
         placed, n = devices.place(states, split), 331 + n  # new sample sizes: new programs
         ahead = metrics.Evaluator(sample, target, n, block=block)  # block 3: blocks of 3 and of 1
         ahead.compile(devices.shapes(states, split))
@@ -181,9 +181,9 @@ def test_diagnose_and_verdict_on_hand_made_results():
                      [0.010, 0.995, 1.0, 0.09, 0.05, np.nan], [0.020, 3.27, 26.0, 0.30, 0.1, np.nan])
     logs = {"d_fake_out": np.array([0.4, 0.3, 0.5, 0.5, 1e-5, 0.5]),
             "g_grad": np.array([0.1, 0.1, 0.1, 0.1, 1e-7, 0.1])}
-    problems = metrics.diagnose(result, logs, TARGET_MOMENTS)
+    problems = report.diagnose(result, logs, TARGET_MOMENTS)
     assert problems == [[], ["collapsed"], ["diverged"], [], ["saturated"], ["non-finite"]]
-    words = [metrics.verdict(result, FLOOR, problems[k], k) for k in range(6)]
+    words = [report.verdict(result, FLOOR, problems[k], k) for k in range(6)]
     assert words[0].startswith("GOOD: within sampling noise")
     assert words[1].startswith("FAILED") and "collapsed" in words[1]
     assert words[2].startswith("FAILED") and "diverged" in words[2] and "mean ran away" in words[2]

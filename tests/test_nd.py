@@ -81,7 +81,7 @@ def test_train_sample_reload_and_plot_in_dim(tmp_path, dim):
 
 
 def test_fit_report_shows_joint_and_modes_lines(tmp_path):
-    from distgan.cli import format_fit, format_table
+    from distgan.console import format_fit, format_table
 
     cfg = distgan.preset("mixture2d")
     cfg.target.spec = "ring"
@@ -99,7 +99,8 @@ def test_scatter_keeps_equal_axes_for_built_in_targets_only(tmp_path):
     from matplotlib.figure import Figure
 
     from distgan import plots
-    from distgan.targets import make_target, parse
+    from distgan.data import make_target
+    from distgan.targets import parse
 
     np.savetxt(tmp_path / "t.csv", np.c_[np.linspace(1e4, 2e5, 50), np.linspace(-3, 3, 50)], delimiter=",",
                header="income,score", comments="")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from distgan import nets
+from distgan import fast, nets
 from distgan.config import ModelConfig
 from distgan.gan import GAN
 from distgan.presets import get as preset
@@ -145,7 +145,7 @@ def test_elu_and_sigmoid_are_within_a_few_ulp_of_the_exact_values():
     x64 = x.astype(np.float64)
     elu_exact = np.where(x64 > 0, x64, np.expm1(np.minimum(x64, 0)))
     sig_exact = special.expit(x64)
-    elu, sig = np.asarray(jax.jit(nets.elu)(x)), np.asarray(jax.jit(nets.sigmoid)(x))
+    elu, sig = np.asarray(jax.jit(fast.elu)(x)), np.asarray(jax.jit(fast.sigmoid)(x))
     assert _ulps(elu, elu_exact).max() <= 1.5
     tiny = sig_exact < 1.2e-38  # below float32's normal numbers, which XLA's CPU code flushes to zero
     # 1 / (1 + e) rounds twice after exp: jax.nn.sigmoid's own error on this grid is 2.4 ulp
@@ -153,14 +153,14 @@ def test_elu_and_sigmoid_are_within_a_few_ulp_of_the_exact_values():
     near0 = (x < 0) & (x > -1e-3)  # no cancellation near 0: exp(x) - 1 is off by thousands of ulp there
     assert _ulps(elu[near0], elu_exact[near0]).max() <= 1 and _ulps(np.exp(x[near0]) - 1, elu_exact[near0]).max() > 1000
     assert np.all(elu[x <= -88] == -1.0) and np.all(sig[x >= 88] == 1.0) and np.all(sig[x <= -120] < 1e-38)
-    for f in (nets.elu, nets.sigmoid):  # NaN and infinities go through as the exact functions' (the NaN guard sees them)
+    for f in (fast.elu, fast.sigmoid):  # NaN and infinities go through as the exact functions' (the NaN guard sees them)
         y = np.asarray(jax.jit(f)(np.array([np.nan, np.inf, -np.inf], np.float32)))
-        assert np.isnan(y[0]) and y[1] == (np.inf if f is nets.elu else 1.0) and y[2] == (-1.0 if f is nets.elu else 0.0)
+        assert np.isnan(y[0]) and y[1] == (np.inf if f is fast.elu else 1.0) and y[2] == (-1.0 if f is fast.elu else 0.0)
 
 
 def test_elu_and_sigmoid_slopes_are_the_closed_forms():
     x = jnp.linspace(-30, 30, 100_001)
-    d_elu, d_sig = (jax.vmap(jax.grad(f))(x) for f in (nets.elu, nets.sigmoid))
+    d_elu, d_sig = (jax.vmap(jax.grad(f))(x) for f in (fast.elu, fast.sigmoid))
     x64 = np.asarray(x, np.float64)
     # torch's ELU backward takes the slope from the output, elu(x) + 1: exact to float32's spacing at 1
     np.testing.assert_allclose(d_elu, np.where(x64 > 0, 1.0, np.exp(np.minimum(x64, 0))), rtol=2e-7, atol=6e-8)

@@ -14,8 +14,9 @@ import pytest
 import distgan
 from distgan import memory
 from distgan.cli import main
-from distgan.gan import GAN, init_states, run_steps
-from distgan.targets import make_target
+from distgan.data import make_target
+from distgan.engine import init_states, run_steps
+from distgan.gan import GAN
 
 STEPS = 200
 SRC = str(Path(distgan.__file__).parents[1])
@@ -71,10 +72,10 @@ def test_blocks_of_replicates_equal_all_at_once(monkeypatch, parts):
     """On a CPU each device's replicates run a chunk in cache-sized blocks, one after another: the same states and
     logs as all of them at once (parts 2: split over the session's two CPU devices, two blocks on each)."""
     from distgan import devices
-    from distgan import gan as gan_mod
+    from distgan import engine as gan_mod
 
     gan, K = _gan("batch"), 8
-    split = devices.replicate_sharding(K) if parts > 1 else None
+    split = devices.split_replicates(K) if parts > 1 else None
     assert devices.parts(split) == parts
 
     def run(cache_bytes):
@@ -92,7 +93,7 @@ def test_blocks_of_replicates_equal_all_at_once(monkeypatch, parts):
 
 
 def test_replicate_block():
-    from distgan import gan as gan_mod
+    from distgan import engine as gan_mod
 
     gan = _gan("batch")
     per = gan.working_set()
@@ -139,7 +140,7 @@ def test_a_k_too_large_to_compile_is_sized_on_a_small_chunk(tmp_path, monkeypatc
     # When the states of K replicates alone exceed the free memory, train compiles no chunk for K (on a GPU the
     # autotuner then runs each matrix product at full size and runs out of memory itself): a chunk for
     # PROBE_REPLICATES sizes one replicate, and the one-line error names the K that fits by that size.
-    train_mod = sys.modules["distgan.train"]  # the module (distgan.train is also the function)
+    from distgan import engine as train_mod
     gan = _gan("batch")
     by_probe = memory.estimate(_compiled(gan, 64), 1024, 1, 1000, 1, compiled_for=64)["per_replicate"]
     by_k = memory.estimate(_compiled(gan, 1024), 1024, 1, 1000, 1)["per_replicate"]
@@ -268,8 +269,8 @@ def test_split_over_cpu_devices_equals_one_device(tmp_path, monkeypatch, capsys)
     ratios = [runs[n].summary["table"]["ks_ratio"]["median"] for n in (1, 2)]
     assert ratios[1] == pytest.approx(ratios[0], rel=1e-3)
     monkeypatch.setenv("DISTGAN_CPU_DEVICES", "3")  # 4 replicates do not split three ways: the most that divide K
-    assert devices.replicate_sharding(4).mesh.size == 2
-    assert devices.replicate_sharding(3) is None  # jax.devices() has 2
+    assert devices.split_replicates(4).mesh.size == 2
+    assert devices.split_replicates(3) is None  # jax.devices() has 2
     monkeypatch.setenv("DISTGAN_CPU_DEVICES", "two")
     with pytest.raises(distgan.ConfigError, match="DISTGAN_CPU_DEVICES='two': expected a whole number"):
-        devices.replicate_sharding(4)
+        devices.split_replicates(4)

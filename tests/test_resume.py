@@ -12,7 +12,7 @@ import pytest
 import distgan
 from distgan import cli
 from distgan.config import dumps
-from distgan.runs import read_jsonl
+from distgan.files import read_jsonl
 from runhelp import STEPS, env, folder_is_whole, reference, same_run, start
 
 

@@ -7,9 +7,10 @@ import pytest
 
 import distgan
 from distgan import metrics
-from distgan.gan import GAN, init_states
-from distgan.runs import read_jsonl
-from distgan.targets import make_target
+from distgan.data import make_target
+from distgan.engine import init_states
+from distgan.files import read_jsonl
+from distgan.gan import GAN
 
 FILES = ["config.toml", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "checkpoint.json", "best.safetensors",
          "best.json", "mean_std.png", "histogram.png", "qq.png", "losses.png"]

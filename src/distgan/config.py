@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -13,7 +15,15 @@ import tomli_w
 
 
 class ConfigError(ValueError):
-    """A bad field, value, file or flag: the message is one line that names it."""
+    """Bad input (a field, value, file or argument): one line that names it.
+
+    field: the config field (`train.steps`) or argument (`replicate`) the error is about, when there is one; the
+    message then starts with it, and the command line words it as the flag the user passed instead.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field, self.detail = field, message
 
 
 @dataclass
@@ -142,10 +152,10 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        raise ConfigError(f"expected true or false, got {value!r}", name)
     if kind is int:
         if isinstance(value, bool):
-            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+            raise ConfigError(f"expected an integer, got {value!r}", name)
         if isinstance(value, int):
             return value
         if isinstance(value, float) and value.is_integer():
@@ -159,19 +169,19 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
                 f = None
             if f is not None and f.is_integer() and abs(f) < 2**62:
                 return int(f)
-            raise ConfigError(f"{name}: expected an integer, got {value!r}") from None
+            raise ConfigError(f"expected an integer, got {value!r}", name) from None
     if kind is float:
         if isinstance(value, bool):
-            raise ConfigError(f"{name}: expected a number, got {value!r}")
+            raise ConfigError(f"expected a number, got {value!r}", name)
         try:
             f = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected a number, got {value!r}") from None
+            raise ConfigError(f"expected a number, got {value!r}", name) from None
         if not math.isfinite(f):  # inf passed the range checks (inf > 0) and crashed training later
-            raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+            raise ConfigError(f"expected a finite number, got {value!r}", name)
         return f
     if not isinstance(value, str):
-        raise ConfigError(f"{name}: expected a string, got {value!r}")
+        raise ConfigError(f"expected a string, got {value!r}", name)
     return value
 
 
@@ -216,32 +226,32 @@ def validate(cfg: Config) -> Config:
     for dotted, options in CHOICES.items():
         value = get_field(cfg, dotted)
         if value not in options:
-            raise ConfigError(f"{dotted}: expected one of {', '.join(options)}, got {value!r}")
+            raise ConfigError(f"expected one of {', '.join(options)}, got {value!r}", dotted)
     for dotted in POSITIVE:
         if not get_field(cfg, dotted) > 0:
-            raise ConfigError(f"{dotted}: expected a positive value, got {get_field(cfg, dotted)!r}")
+            raise ConfigError(f"expected a positive value, got {get_field(cfg, dotted)!r}", dotted)
     for dotted in NON_NEGATIVE:
         if not get_field(cfg, dotted) >= 0:
-            raise ConfigError(f"{dotted}: expected a value >= 0, got {get_field(cfg, dotted)!r}")
+            raise ConfigError(f"expected a value >= 0, got {get_field(cfg, dotted)!r}", dotted)
     for dotted in UNIT:
         if not 0 <= get_field(cfg, dotted) < 1:
-            raise ConfigError(f"{dotted}: expected a value in [0, 1), got {get_field(cfg, dotted)!r}")
+            raise ConfigError(f"expected a value in [0, 1), got {get_field(cfg, dotted)!r}", dotted)
     if not 0 <= cfg.target.holdout < 1:
-        raise ConfigError(f"target.holdout: expected a value in [0, 1), got {cfg.target.holdout!r}")
+        raise ConfigError(f"expected a value in [0, 1), got {cfg.target.holdout!r}", "target.holdout")
     if not cfg.train.ema_warmup_k > 1:
-        raise ConfigError(f"train.ema_warmup_k: expected a value > 1, got {cfg.train.ema_warmup_k!r}")
+        raise ConfigError(f"expected a value > 1, got {cfg.train.ema_warmup_k!r}", "train.ema_warmup_k")
     for dotted in ("model.g_act", "model.d_act"):
         acts = [a.strip() for a in get_field(cfg, dotted).split(",")]
         bad = [a for a in acts if a not in ACTIVATIONS]
         if not acts or bad:
-            raise ConfigError(f"{dotted}: expected a comma-separated list of {', '.join(ACTIVATIONS)}, got {get_field(cfg, dotted)!r}")
+            raise ConfigError(f"expected a comma-separated list of {', '.join(ACTIVATIONS)}, got {get_field(cfg, dotted)!r}", dotted)
     m = cfg.model
     if m.d_input == "pack" and cfg.train.batch_size % m.pack:
-        raise ConfigError(f"model.pack: batch_size {cfg.train.batch_size} is not a multiple of pack {m.pack}")
+        raise ConfigError(f"batch_size {cfg.train.batch_size} is not a multiple of pack {m.pack}", "model.pack")
     if cfg.train.batch_size < 2 and m.d_input == "batch" and m.d_features != "raw":
-        raise ConfigError("train.batch_size: the batch features need at least 2 samples")
+        raise ConfigError("the batch features need at least 2 samples", "train.batch_size")
     if cfg.train.steps > 10**9:
-        raise ConfigError(f"train.steps: expected at most 1e9, got {cfg.train.steps}")
+        raise ConfigError(f"expected at most 1e9, got {cfg.train.steps}", "train.steps")
     return cfg
 
 
@@ -273,9 +283,6 @@ def loads(text: str) -> Config:
 
 def describe() -> list[tuple[str, Any, str]]:
     """(section.field, default, doc) for every field, read from the dataclass docstrings."""
-    import ast
-    import inspect
-
     rows = []
     for section, cls in zip(SECTIONS, (TargetConfig, ModelConfig, TrainConfig, EvalConfig)):
         tree = ast.parse(inspect.getsource(cls))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 from pathlib import Path
 
 import jax
@@ -22,17 +21,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import ConfigError
-from .targets import Target
+from .files import atomic_write, read_json
+from .targets import Target, parse
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".npy": "npy", ".parquet": "parquet"}
 SPLIT_SEED = 0  # the held-out rows are the same in every run of the same file
 META = "data.json"  # the run folder's record of the data: path, columns, standardisation, kinds
 
 
-def file_format(path: Path, what: str = "--data") -> str:
+def file_format(path: Path, field: str = "target.data") -> str:
+    """The format of a data file from its extension; `field` names the setting it came from in errors."""
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise ConfigError(f"{what} {path}: unknown file type {Path(path).suffix!r}, expected {', '.join(FORMATS)}")
+        raise ConfigError(f"{path}: unknown file type {Path(path).suffix!r}, expected {', '.join(FORMATS)}", field)
     return fmt
 
 
@@ -43,11 +44,11 @@ def _wanted(path: Path, available: list[str], columns: str) -> list[str] | None:
     names = [c.strip() for c in columns.split(",")]
     for c in names:
         if not c:
-            raise ConfigError(f"--columns {columns!r}: empty column name")
+            raise ConfigError(f"{columns!r}: empty column name", "target.columns")
         if c not in available:
             raise ConfigError(f"{path}: no column {c!r} (columns: {', '.join(available)})")
     if len(set(names)) != len(names):
-        raise ConfigError(f"--columns {columns!r}: a column is named twice")
+        raise ConfigError(f"{columns!r}: a column is named twice", "target.columns")
     return names
 
 
@@ -163,9 +164,9 @@ def read_columns(path: str | Path, columns: str = "") -> tuple[list[str], np.nda
     path = Path(path)
     fmt = file_format(path)
     if not path.exists():
-        raise ConfigError(f"--data {path}: data file not found")
+        raise ConfigError(f"{path}: data file not found", "target.data")
     if not path.is_file():
-        raise ConfigError(f"--data {path}: not a file")
+        raise ConfigError(f"{path}: not a file", "target.data")
     if path.stat().st_size == 0:
         raise ConfigError(f"{path}: empty file")
     structured = False
@@ -208,6 +209,11 @@ def split(n: int, holdout: float) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(perm[n_out:]), np.sort(perm[:n_out])
 
 
+def make_target(tc) -> Target:
+    """The target of a TargetConfig: its data file when `data` is set, else the built-in spec."""
+    return load_data_target(tc) if tc.data else parse(tc.spec)
+
+
 def load_data_target(tc) -> Target:
     """The Target of a data file: training rows standardised per column, the held-out rows for metrics."""
     names, x, info = read_columns(tc.data, tc.columns)
@@ -234,13 +240,13 @@ def make(path, names, shift, scale, train: np.ndarray | None, held: np.ndarray |
             return rows[jax.random.randint(key, (n,), 0, rows.shape[0])]
     else:
         def sample(key, n):
-            raise ConfigError(f"--data {path}: data file not found (training and evaluation need it)")
+            raise ConfigError(f"{path}: data file not found (training and evaluation need it)", "target.data")
     spec = f"data:{path}[{','.join(names)}]"
     return Target(spec, "data", dim, sample, columns=tuple(names), data=held, train_data=train, info=info,
                   shift=np.asarray(shift, np.float64), scale=np.asarray(scale, np.float64))
 
 
-def meta(target: Target, tc) -> dict:
+def record(target: Target, tc) -> dict:
     """What a run folder keeps of its data: enough to sample in the data's units without the file."""
     return {"path": str(Path(tc.data).resolve()), "columns": list(target.columns), "shift": target.shift.tolist(),
             "scale": target.scale.tolist(), "train_rows": int(target.train_data.shape[0]),
@@ -250,7 +256,7 @@ def meta(target: Target, tc) -> dict:
 def load_run_target(tc, folder: Path) -> Target:
     """A run's data target: the file when it is still there (checked against the record), else the record alone."""
     record_path = Path(folder) / META
-    record = json.loads(record_path.read_text()) if record_path.exists() else None
+    record = read_json(record_path, "data record") if record_path.exists() else None
     path = Path(tc.data)
     if not path.exists() and record is not None and Path(record["path"]).exists():
         path = Path(record["path"])  # the run was started from another working directory
@@ -259,21 +265,19 @@ def load_run_target(tc, folder: Path) -> Target:
         target = load_data_target(tc)
         if record is not None:
             if target.info["sha256"] != record["sha256"]:
-                raise ConfigError(f"--data {path}: the data file changed since this run was trained "
-                                  f"(recorded in {record_path})")
+                raise ConfigError(f"{path}: the data file changed since this run was trained "
+                                  f"(recorded in {record_path})", "target.data")
             target.shift, target.scale = np.asarray(record["shift"]), np.asarray(record["scale"])
         return target
     if record is None:
-        raise ConfigError(f"--data {tc.data}: data file not found, and the run folder has no {META}")
+        raise ConfigError(f"{tc.data}: data file not found, and the run folder has no {META}", "target.data")
     return make(record["path"], record["columns"], record["shift"], record["scale"], None, None, record)
 
 
 def write_samples(path: str | Path, x: np.ndarray, columns: tuple[str, ...], info: dict | None = None) -> None:
     """Write samples (n, dim) in the data's units; the file type follows the extension, ints are rounded back."""
-    from .runs import atomic_write
-
     path = Path(path)
-    fmt = file_format(path, "-o")
+    fmt = file_format(path, "output")
     kinds = (info or {}).get("kinds") or ["float"] * x.shape[1]
     cols = [np.rint(x[:, j]).astype(np.int64) if k == "int" else x[:, j] for j, k in enumerate(kinds)]
     if fmt in ("csv", "tsv"):
@@ -296,7 +300,7 @@ def write_samples(path: str | Path, x: np.ndarray, columns: tuple[str, ...], inf
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError:
-            raise ConfigError(f"-o {path}: writing Parquet needs pyarrow (pip install 'distgan[parquet]')") from None
+            raise ConfigError(f"{path}: writing Parquet needs pyarrow (pip install 'distgan[parquet]')", "output") from None
         buf = pa.BufferOutputStream()
         pq.write_table(pa.table(dict(zip(columns, cols))), buf)
         atomic_write(path, buf.getvalue().to_pybytes())

@@ -1,16 +1,14 @@
 """Where replicates run: JAX's platform (--device), and on a CPU one XLA device per core, replicates split among them.
 
-XLA's CPU backend runs a program on one device with a thread pool that networks this small barely fill: a
-K = 256 step of the seed's network is only 1.25x faster on two cores than on one. Given one CPU device per core
-(`jax_num_cpu_devices`, set before JAX starts its backends), K replicates are split over the devices along their
-leading axis, and each device runs its share on its own core (a shard_map in gan.run_steps): 2x the
-replicate-steps per second of one device at K = 256 on this 2-core machine (benchmarks/speed.py, its "1 CPU
-device" row). Replicates never interact, so the split changes no replicate's computation, only how XLA schedules
-and fuses it (float rounding at most).
+XLA's CPU backend runs a program on one device with a thread pool that networks this small barely fill. Given one
+CPU device per core (`jax_num_cpu_devices`, set before JAX starts its backends), K replicates are split over the
+devices along their leading axis, and each device runs its share on its own core (a shard_map in
+distgan.engine.run_steps). Replicates never interact, so the split changes no replicate's computation, only how
+XLA schedules and fuses it (float rounding at most); benchmarks/speed.md measures what it gains.
 
 The split is lowered through GSPMD: JAX's default partitioner (Shardy) cannot lower the Philox random numbers of
-the training step, even inside a shard_map (its `mulhi` has no StableHLO form, jax 0.10: "Unable to convert MHLO
-to StableHLO"), so a split run turns Shardy off for the process.
+the training step, even inside a shard_map (its `mulhi` has no StableHLO form: "Unable to convert MHLO to
+StableHLO"), so a split run turns Shardy off for the process (`use_gspmd`, called by `split_replicates`).
 Where that option is gone (a later JAX) or the backend is already running, replicates stay on one device.
 (XLA logs GSPMD's deprecation notice at every such compile; distgan/__init__.py keeps XLA's log to errors.)
 DISTGAN_CPU_DEVICES sets the number of CPU devices (1: no split; default: the cores this process may use, at most
@@ -31,9 +29,8 @@ MAX_CPU_DEVICES = 8
 REPLICATES = "replicates"  # the mesh axis the replicates are split along
 
 # Compiler options for the programs that run a few times a run (initialisers, evaluation, noise floor, sampling):
-# LLVM's O1 compiles the initialisers in about 60 % of the time of XLA's default O2, and compiling decides a first
-# run's wall time on a CPU (`make run` with nothing compiled: 0.91x, the README's figures). The training chunk,
-# run thousands of times, keeps O2: at O1 its step is 7 % slower.
+# LLVM's O1 compiles faster than XLA's default O2, and on a CPU compiling takes more of a short run than these
+# programs' running does. The training chunk, run thousands of times, keeps O2, which makes a faster step.
 ONE_SHOT = {"xla_backend_optimization_level": 1}
 
 
@@ -66,28 +63,41 @@ def select(device: str) -> str:
     try:
         platform = jax.devices()[0].platform
     except (RuntimeError, AssertionError):  # no such platform: jax 0.10 asserts, earlier versions raise
-        raise ConfigError(f"--device {device}: JAX sees no such device (is the CUDA build of jaxlib installed?)") from None
+        raise ConfigError(f"JAX sees no {device} device (is the CUDA build of jaxlib installed?)", "device") from None
     if device == "gpu" and platform != "gpu":
-        raise ConfigError(f"--device gpu: JAX sees no GPU, only {platform}")
+        raise ConfigError(f"JAX sees no GPU, only {platform}", "device")
     return platform
 
 
-def replicate_sharding(replicates: int) -> NamedSharding | None:
-    """How K replicates split over the CPU devices (the most devices that divide K evenly), or None: one device.
+def split_count(replicates: int) -> int:
+    """How many CPU devices K replicates split over: the most that divide K evenly, up to cpu_devices_wanted.
 
-    None on an accelerator (one device per process here), for K = 1, with DISTGAN_CPU_DEVICES=1, or when the
-    GSPMD partitioner is unavailable.
+    1 on an accelerator (one device per process here), for K = 1, or with DISTGAN_CPU_DEVICES=1.
     """
     devices = jax.devices()
     if devices[0].platform != "cpu":
-        return None
+        return 1
     most = min(len(devices), cpu_devices_wanted())
-    n = max(d for d in range(1, most + 1) if replicates % d == 0)
-    if n < 2:
-        return None
+    return max(d for d in range(1, most + 1) if replicates % d == 0)
+
+
+def use_gspmd() -> bool:
+    """Turn JAX's Shardy partitioner off for this process, so that split programs lower through GSPMD (see the
+    module's docstring); False where this JAX has no GSPMD (replicates then stay on one device)."""
     try:
         jax.config.update("jax_use_shardy_partitioner", False)
-    except AttributeError:  # a JAX without GSPMD
+    except AttributeError:
+        return False
+    return True
+
+
+def split_replicates(replicates: int) -> NamedSharding | None:
+    """Split K replicates along their leading axis over split_count(K) CPU devices: the sharding, or None (one device).
+
+    A split needs GSPMD: this turns it on for the process (use_gspmd); None where that is unavailable.
+    """
+    n = split_count(replicates)
+    if n < 2 or not use_gspmd():
         return None
     return NamedSharding(mesh(n), PartitionSpec(REPLICATES))
 

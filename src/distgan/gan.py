@@ -1,4 +1,4 @@
-"""One GAN's state and training step, written once; `jax.vmap` runs K of them and `jax.lax.scan` many steps.
+"""One GAN's state and training step, written once; distgan.engine vmaps K of them and scans many steps.
 
 A state is a dict pytree for one replicate: G and D parameters, their Adam states, the EMA of G (when used),
 its PRNG key, its step count, and its non-finite guard (`nonfinite`: 0 running, 1 D or 2 G went NaN/inf, at step
@@ -14,11 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import PartitionSpec
 
-from . import devices, losses
+from . import fast, losses
 from .config import Config
-from .devices import ONE_SHOT
 from .nets import acts, d_input_size, d_inputs, group_rows, init_mlp, mlp
 from .targets import Target
 
@@ -75,10 +73,9 @@ class GAN:
     def noise(self, key: jax.Array, n: int) -> jax.Array:
         """I: G's input. -> (n, noise_dim)"""
         shape = (n, self.cfg.model.noise_dim)
-        z = jax.random.uniform(key, shape) if self.cfg.model.noise == "uniform" else jax.random.normal(key, shape)
-        # rem(u, 2) == u exactly for u in [0, 1), but XLA counts it expensive and so materialises z: fused into G's
-        # first layer (an outer product), each random number would be recomputed once per hidden unit
-        return jax.lax.rem(z, 2.0) if self.cfg.model.noise == "uniform" else z
+        if self.cfg.model.noise == "uniform":
+            return fast.materialize(jax.random.uniform(key, shape))
+        return jax.random.normal(key, shape)
 
     def G(self, params, z: jax.Array) -> jax.Array:
         """(n, noise_dim) -> (n, dim)"""
@@ -158,11 +155,11 @@ class GAN:
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
                 "d_real_out": d_real_out, "d_fake_out": d_fake_out,
-                "g_grads": grads}  # run_steps logs their norm, g_grad, once per chunk: a norm per step cost 3 %
+                "g_grads": grads}  # engine.run_steps logs their norm, g_grad, once per chunk
         # the non-finite guard's per-step part: the first step whose losses or gradients leave the finite numbers,
         # and which net: D if its losses did, or if G's did while G's own output stayed finite (D's update went bad),
-        # else G; run_steps rolls such a replicate back
-        g_bad = ~(jnp.isfinite(g_err) & _all_finite(grads))
+        # else G; engine.run_steps rolls such a replicate back
+        g_bad = ~(jnp.isfinite(g_err) & all_finite(grads))
         d_bad = ~jnp.isfinite(d_real + d_fake) | (g_bad & jnp.isfinite(x.sum()))
         bad = (state["nonfinite"] == 0) & (d_bad | g_bad)
         new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1,
@@ -171,78 +168,6 @@ class GAN:
         return new, logs
 
 
-# Replicates per block on a CPU: about this many bytes of working set (see run_steps). Measured at K = 256 of the
-# seed's network on 2 cores: 4 and 8 MB (blocks of 8 and 16) within noise of each other, 16 MB slower.
-CACHE_BYTES = 4 << 20
-
-
-def replicate_block(gan: GAN, replicates: int) -> int:
-    """How many of a device's replicates run the chunk together on a CPU: the largest divisor of `replicates` whose
-    working set (GAN.working_set) fits CACHE_BYTES, at least 1; all of them on an accelerator."""
-    if jax.default_backend() != "cpu":
-        return replicates
-    most = max(1, CACHE_BYTES // gan.working_set())
-    return max(b for b in range(1, min(most, replicates) + 1) if replicates % b == 0)
-
-
-def run_steps(gan: GAN, states: dict, n: int, parts: int = 1) -> tuple[dict, dict]:
-    """n steps of K replicates: vmap over the replicate axis, scan over steps, in cache-sized blocks on a CPU.
-
-    Returns the new states and the logs of the last step (GAN.step's, with the norm of G's gradients, g_grad, in
-    place of the gradients), each with leading axis K. A replicate that went non-finite during these n steps (or
-    before) is rolled back to its state at their start: it keeps its last finite values, for good, while the others
-    go on.
-    parts: the devices the replicates are split over (devices.parts): each device runs its K / parts replicates
-    (shard_map), so its program sees only its own share. On a CPU a share runs the n steps a block at a time
-    (replicate_block): a block's weights, Adam moments and activations then stay in the cache over the whole scan
-    instead of streaming through memory every step (K = 256 of the seed's network on 2 cores: 1.5x all at once,
-    benchmarks/speed.py). Replicates never interact, so neither the split nor the blocks change any replicate's
-    computation (float rounding at most).
-    """
-    if parts > 1:  # each device's own program; a vmap over a part axis left XLA a size-1 axis, 15 % slower
-        spec = PartitionSpec(devices.REPLICATES)
-        return jax.shard_map(partial(run_steps, gan, n=n), mesh=devices.mesh(parts), in_specs=spec,
-                             out_specs=spec, check_vma=False)(states)  # no collectives: nothing to check
-    K = jax.tree.leaves(states)[0].shape[0]
-    block = replicate_block(gan, K)
-    if block == K:
-        return _run_block(gan, states, n)
-    split = lambda x: x.reshape((K // block, block) + x.shape[1:])  # noqa: E731
-    joined = lambda x: x.reshape((K,) + x.shape[2:])  # noqa: E731
-    new, logs = jax.lax.map(lambda b: _run_block(gan, b, n), jax.tree.map(split, states))  # one block after another
-    return jax.tree.map(joined, new), jax.tree.map(joined, logs)
-
-
-def _all_finite(tree) -> jax.Array:
+def all_finite(tree) -> jax.Array:
     """Whether every number in a pytree is finite (a scalar bool)."""
     return jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]).all()
-
-
-def _run_block(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
-    vstep = jax.vmap(gan.step)
-
-    def body(carry, _):
-        states, _ = carry
-        return vstep(states), None
-
-    logs0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(vstep, states)[1])
-    (new, logs), _ = jax.lax.scan(body, (states, logs0), None, length=n)
-    logs["g_grad"] = jax.vmap(optax.tree.norm)(logs.pop("g_grads"))
-    # the guard's per-chunk part: one check of every replicate's nets, then a select, once per n steps
-    d_ok, g_ok = jax.vmap(_all_finite)(new["D"]), jax.vmap(_all_finite)(new["G"])  # (K,) each
-    missed = (new["nonfinite"] == 0) & ~(d_ok & g_ok)  # non-finite nets whose losses stayed finite: dated n's end
-    flags = {"nonfinite": jnp.where(missed, jnp.where(d_ok, 2, 1), new["nonfinite"]).astype(jnp.int32),
-             "nonfinite_step": jnp.where(missed, new["step"], new["nonfinite_step"])}
-    stopped = flags["nonfinite"] != 0
-    keep = lambda a, b: jnp.where(stopped.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)  # noqa: E731
-    new = {k: v if k in ("step", "key") else jax.tree.map(keep, v, states[k]) for k, v in new.items()}
-    return {**new, **flags}, logs
-
-
-# one compiled call, not one per eager op of the initialisers; run once, so compiled for speed of compiling (0.9 s
-# instead of 1.5 s for the seed's and the default's nets), with the same bits (tests/test_replicates.py)
-@partial(jax.jit, static_argnums=(0, 2), compiler_options=ONE_SHOT)
-def init_states(gan: GAN, seed: int, replicates: int) -> dict:
-    """States for replicates seed, seed + 1, ..., stacked on a leading axis K (call it outside jit: JAX takes
-    compiler options on a top-level jit only; jax.eval_shape(init_states, ...) is fine)."""
-    return jax.vmap(gan.init)(seed + jnp.arange(replicates))

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from .devices import ONE_SHOT
+from .fast import sort
 from .targets import Target
 
 STATS = ("ks", "w1")  # per dimension
@@ -28,19 +29,6 @@ def moments(x: jax.Array) -> dict[str, jax.Array]:
     var = (d**2).mean(0)
     std = jnp.sqrt(var)
     return {"mean": mean, "std": std, "skew": (d**3).mean(0) / std**3, "kurt": (d**4).mean(0) / var**2 - 3.0}
-
-
-def sort(x: jax.Array) -> jax.Array:
-    """x sorted along its last axis, as jnp.sort, on a CPU by NumPy.
-
-    XLA's CPU sort calls its comparator once per comparison: 10,000 floats take 1.7 ms against NumPy's 0.15 ms,
-    and a 2-D fit sorts 2 + 2 * N_DIRECTIONS columns (the sliced W1). Sorting is exact, so both give the same
-    values. On a GPU XLA's own sort is the fast one and the samples stay on the device.
-    """
-    if jax.default_backend() != "cpu":
-        return jnp.sort(x)
-    return jax.pure_callback(lambda a: np.sort(a, axis=-1), jax.ShapeDtypeStruct(x.shape, x.dtype), x,
-                             vmap_method="expand_dims")
 
 
 def ks_2samp(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -142,8 +130,6 @@ def _floor(target: Target, n: int, draws: int, exact_ks: bool = True) -> dict[st
     res = real_pairs(target, n, draws)
     floor = {s: {"median": np.median(x, 0), "p95": np.percentile(x, 95, 0)} for s, x in res.items()}
     if exact_ks and target.data is None:
-        from scipy import stats
-
         law = stats.kstwo(round(n / 2))  # the p-value's law (ks_pvalue) for two samples of n
         floor["ks"] = {q: np.full(target.dim, law.ppf(p), np.float32) for q, p in (("median", 0.5), ("p95", 0.95))}
     return floor
@@ -155,8 +141,8 @@ def block_size(replicates: int, n: int, dim: int) -> int:
 
 
 def _one_device(x: jax.Array) -> jax.Array:
-    """x gathered on the default device if it is split over several (devices.replicate_sharding): the fit's NumPy
-    sort is a host callback, which a program partitioned over devices cannot call (XLA waits for it on every
+    """x gathered on the default device if it is split over several (devices.split_replicates): the fit's sort
+    (fast.sort) is a host callback, which a program partitioned over devices cannot call (XLA waits for it on every
     device). Through host memory, a copy on a CPU: an array moved from device to device keeps the split's mesh in
     its JAX type, and programs compiled ahead for a plain array (Evaluator.compile) would not be found for it."""
     return x if len(x.devices()) == 1 else jnp.asarray(np.asarray(x))
@@ -229,54 +215,3 @@ def within_floor(result: dict[str, np.ndarray], floor: dict) -> np.ndarray:
     below the floor's 95th percentile. -> (K,)"""
     return np.all([np.all(np.reshape(result[s] <= floor[s]["p95"], (len(result["ks"]), -1)), axis=-1)
                    for s in stats_of(result)], axis=0)
-
-
-def diagnose(result: dict[str, np.ndarray], logs: dict[str, np.ndarray], target_moments: dict,
-             nonfinite: np.ndarray | None = None) -> list[list[str]]:
-    """Named failures per replicate: 'collapsed', 'diverged', 'saturated', 'non-finite'. -> K lists of names.
-
-    result holds the fake mean and std (K, dim), from an evaluation or a training batch; nonfinite (K,) is the
-    state's guard flag (non-zero: the replicate went NaN/inf and was stopped at its last finite values).
-    """
-    std, mean = target_moments["std"], target_moments["mean"]
-    K = result["mean"].shape[0]
-    finite = np.all(np.isfinite(result["mean"]) & np.isfinite(result["std"]), axis=-1)
-    if nonfinite is not None:
-        finite &= np.asarray(nonfinite) == 0
-    collapsed = np.any(np.isfinite(std) & (result["std"] < 0.05 * std), axis=-1)  # G maps all noise to ~one point
-    # (a target without a finite std, e.g. Student-t with df <= 2, cannot say what 'nearly one point' is)
-    diverged = np.any(np.abs(result["mean"] - mean) > 5 * std, axis=-1)  # the fake mean runs away
-    saturated = np.zeros(K, bool)
-    if "d_fake_out" in logs:  # D pinned at "fake" on G's samples and G's gradient vanishing: the seed's collapse
-        with np.errstate(invalid="ignore"):
-            saturated = (np.asarray(logs["d_fake_out"]) < 1e-3) & (np.asarray(logs["g_grad"]) < 1e-4)
-    out = []
-    for k in range(K):
-        names = []
-        if not finite[k]:
-            names.append("non-finite")
-        else:
-            names += [n for n, flag in (("collapsed", collapsed[k]), ("diverged", diverged[k])) if flag]
-        if saturated[k]:
-            names.append("saturated")
-        out.append(names)
-    return out
-
-
-def verdict(result: dict[str, np.ndarray], floor: dict, problems: list[str], k: int = 0,
-            details: dict[str, str] | None = None) -> str:
-    """One sentence on replicate k's fit, in words; details adds words per problem (e.g. 'in D at step 37')."""
-    r = ratios(result, floor)
-    ks, w = float(np.max(r["ks"][k])), float(np.max(r["w1"][k]))
-    figures = f"KS {np.max(result['ks'][k]):.4f} = {ks:.2f}x floor, W1 {np.max(result['w1'][k]):.4f} = {w:.2f}x floor"
-    if "sw1" in result:
-        figures += f", sliced W1 {float(r['sw1'][k]):.2f}x floor, corr error {float(r['corr'][k]):.2f}x floor"
-    if problems:
-        words = {"collapsed": "G has collapsed (fake std near 0)", "diverged": "G has diverged (fake mean ran away)",
-                 "saturated": "D has saturated (G's gradient vanished)", "non-finite": "training produced NaN/inf"}
-        details = details or {}
-        return "FAILED: " + "; ".join(words[p] + (" " + details[p] if p in details else "") for p in problems) + \
-            f" ({figures})"
-    if within_floor({s: result[s][k:k + 1] for s in stats_of(result)}, floor)[0]:
-        return f"GOOD: within sampling noise of the target ({figures})"
-    return f"NOT YET: distinguishable from the target beyond sampling noise ({figures})"

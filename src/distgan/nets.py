@@ -8,60 +8,14 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from . import fast
 from .config import ModelConfig
 
 Params = list[dict[str, jax.Array]]  # one {"w": (fan_in, fan_out), "b": (fan_out,)} per linear map
 
-# exp and expm1 for the seed's activations (ELU and sigmoid are the step's largest elementwise cost on a CPU): the
-# textbook reduction x = k ln2 + r, |r| <= ln2 / 2, then exp(x) = 2^k (1 + expm1(r)) with expm1(r) by its Taylor
-# series to r^7 (relative truncation error < 2e-8). expm1(x) = 2^k expm1(r) + (2^k - 1) keeps full relative
-# accuracy near 0 (k = 0 there), so ELU needs no second branch. ELU within 1.5 ulp of the exact values, sigmoid within
-# 2.5 as jax.nn.sigmoid (tests/test_nets.py); in XLA on a CPU they cost 0.6 and 0.8 of the earlier ELU (a Taylor
-# branch beside exp) and jax.nn.sigmoid, and the seed's whole step 0.94 (a block of 8 replicates on one core).
-_LN2_HI, _LN2_LO = 0.693145751953125, 1.428606765330187e-06  # ln 2 = HI + LO; k * HI is exact for |k| < 2^9
-
-
-def _exp_parts(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(2^k, expm1(r)) with x = k ln2 + r, for -88 <= x <= 88: exp(x) = 2^k * expm1(r) + 2^k."""
-    k = jnp.round(x * (1 / math.log(2)))
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r / 5040))))))
-    two_k = jax.lax.bitcast_convert_type(  # the float 2^k built from its exponent bits, k + 127 in [0, 254]
-        jax.lax.bitcast_convert_type(k + (12582912.0 + 127.0), jnp.int32) << 23, jnp.float32)  # 1.5 * 2^23 + k + 127
-    return two_k, p
-
-
-@jax.custom_jvp
-def elu(x: jax.Array) -> jax.Array:
-    """ELU (alpha 1), as torch's: x for x > 0, else expm1(x)."""
-    two_k, p = _exp_parts(jnp.clip(x, -88.0, 0.0))  # expm1(-88) is -1 in float32
-    return jnp.where(x > 0, x, two_k * p + (two_k - 1.0))
-
-
-@elu.defjvp
-def _elu_jvp(primals, tangents):  # torch's backward: the slope from the output, 1 or elu(x) + 1, no second exp
-    (x,), (t,) = primals, tangents
-    y = elu(x)
-    return y, jnp.where(x > 0, 1.0, y + 1.0) * t
-
-
-@jax.custom_jvp
-def sigmoid(x: jax.Array) -> jax.Array:
-    """1 / (1 + exp(-x)), as jax.nn.sigmoid."""
-    two_k, p = _exp_parts(jnp.clip(-x, -88.0, 88.0))
-    return 1.0 / (1.0 + (two_k * p + two_k))
-
-
-@sigmoid.defjvp
-def _sigmoid_jvp(primals, tangents):  # the slope from the output, y (1 - y), as jax.nn.sigmoid's
-    (x,), (t,) = primals, tangents
-    y = sigmoid(x)
-    return y, y * (1.0 - y) * t
-
-
 ACTIVATIONS = {
-    "elu": elu,
-    "sigmoid": sigmoid,
+    "elu": fast.elu,  # jax.nn.elu, made faster on a CPU (distgan.fast)
+    "sigmoid": fast.sigmoid,  # jax.nn.sigmoid, likewise
     "relu": jax.nn.relu,
     "leaky_relu": partial(jax.nn.leaky_relu, negative_slope=0.2),
     "tanh": jnp.tanh,

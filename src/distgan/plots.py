@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
 import jax
 import numpy as np
-from matplotlib.figure import Figure  # not pyplot: no global figure state shared between threads
+from scipy import stats
+
+from .files import atomic_write
 
 _ONE_AT_A_TIME = threading.Lock()
 PLOTS = ("mean_std.png", "histogram.png", "qq.png", "losses.png")  # 1-D
@@ -15,17 +18,16 @@ PLOTS_ND = ("mean_std.png", "losses.png", "scatter.png", "marginals.png")  # dim
 
 
 def _save(fig, path: Path) -> None:
-    import io
-
-    from .runs import atomic_write
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     atomic_write(path, buf.getvalue())
 
 
 def _subplots(*grid, figsize, **kw):
-    """pyplot.subplots without pyplot: a free-standing figure (nothing to close) and its axes."""
+    """pyplot.subplots without pyplot: a free-standing figure (nothing to close, no global state shared between
+    threads) and its axes. Matplotlib is imported here, when a run plots, not when distgan is imported."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(*grid, **kw)
 
@@ -183,8 +185,6 @@ def plot_marginals(fake: np.ndarray, real: np.ndarray, target, folder: Path, max
         lo, hi = np.percentile(np.concatenate([fake[:, d], real[:, d]]), [0.1, 99.9])
         ax.hist(fake[:, d], bins=60, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.6, label="generated")
         if target.components is not None:  # a Gaussian mixture's marginal is a 1-D mixture: exact density
-            from scipy import stats
-
             w, mu, sd = target.components
             grid = np.linspace(lo, hi, 600)
             ax.plot(grid, sum(wi * stats.norm.pdf(grid, m[d], s) for wi, m, s in zip(w, mu, sd)), "k", lw=1,

@@ -1,7 +1,8 @@
-"""The run folder: config, metrics, summary, checkpoint and plots, every file written atomically.
+"""The run folder: its name, its files, its checkpoints, and a finished run read back (`Run`, `load`).
 
 Layout of a run folder:
     config.toml          the resolved config
+    data.json            a data file's record: path, columns, standardisation, checksum (data runs only)
     metrics.jsonl        one JSON object per progress line (and the fit at evaluation steps)
     summary.json         the final fit per replicate, noise floors, verdicts and the table over replicates
     checkpoint.safetensors   the last checkpoint: all replicates' weights, optimizer states, EMA, keys, step and
@@ -10,65 +11,45 @@ Layout of a run folder:
     best.safetensors     each replicate's best state by fit ratio (max of KS and W1 ratios at evaluation steps)
     *.json beside them   the metadata, for people to read (loading never uses it)
     *.png                plots
-Checkpoints are safetensors (tensors plus a JSON header) read with safetensors and json alone: loading a run never
-executes code (no pickle), and a checkpoint that is truncated, damaged or from another config is refused in one line.
+Every file is written atomically (distgan.files). Checkpoints are safetensors (tensors plus a JSON header): loading
+a run never executes code (no pickle), and a checkpoint that is truncated, damaged or from another config is
+refused in one line.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import save_file
 
 from . import config as config_mod
 from .config import Config, ConfigError
+from .data import META, load_run_target, make_target, record
 from .devices import ONE_SHOT
+from .engine import init_states
+from .files import (
+    append_jsonl,
+    atomic_write,
+    dumps_json,
+    flatten,
+    read_json,
+    read_jsonl,
+    read_tensors,
+    save_tensors,
+    unflatten,
+    write_json,
+)
+from .gan import GAN
+from .targets import Target
 
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 FORMAT = "distgan-checkpoint-2"
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write a file whole or not at all: a temporary file in the same folder, fsync, then rename over."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def append_jsonl(path: Path, rows: list[dict]) -> None:
-    """Append rows to a JSON-lines file by rewriting it atomically (a kill leaves the old or the new file)."""
-    old = path.read_bytes() if path.exists() else b""
-    atomic_write(path, old + "".join(json.dumps(r) + "\n" for r in rows).encode())
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-
-
-def write_json(path: Path, obj) -> None:
-    atomic_write(path, json.dumps(obj, indent=1, default=_to_builtin))
-
-
-def _to_builtin(x):
-    if isinstance(x, np.ndarray | np.generic):
-        return x.tolist()
-    raise TypeError(type(x))
-
+# --- the folder's name ----------------------------------------------------------------------------------------
 
 def default_name(cfg: Config, target_name: str) -> str:
     """Run folder name from target, preset and seed, e.g. 'gaussian-seed-s0' (plus '-k256' for replicates)."""
@@ -87,78 +68,36 @@ def free_run_dir(base: Path) -> Path:
 def check_out_dir(out: Path, resume: bool = False) -> None:
     """Refuse an output folder whose parent is missing, or one that already holds another run."""
     if not out.parent.is_dir():
-        raise ConfigError(f"--out {out}: parent directory {out.parent} does not exist")
+        raise ConfigError(f"{out}: parent directory {out.parent} does not exist", "out")
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
+        raise ConfigError(f"{out}: exists and is not a directory", "out")
     if not resume and out.is_dir() and any(out.iterdir()):
-        raise ConfigError(f"--out {out}: directory exists and is not empty (choose another --out)")
+        raise ConfigError(f"{out}: directory exists and is not empty (choose another)", "out")
+
+
+def run_folder(cfg: Config, target_name: str, out: str | Path | None, resume: bool = False) -> Path:
+    """out, checked, or a free folder under runs/ named after the run (runs/ is made here, so that a second run can
+    sit beside it)."""
+    if not out:
+        out = free_run_dir(Path("runs") / default_name(cfg, target_name))
+        out.parent.mkdir(exist_ok=True)
+    out = Path(out)
+    check_out_dir(out, resume)
+    return out
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------------
-
-def _name(path) -> str:
-    parts = []
-    for p in path:
-        parts.append(str(getattr(p, "key", getattr(p, "idx", getattr(p, "name", p)))))
-    return "/".join(parts)
-
-
-def flatten(tree) -> dict[str, np.ndarray]:
-    """A pytree as {'G/0/w': array, ...}, the names made from its dict keys, indices and fields."""
-    return {_name(path): np.asarray(leaf) for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def unflatten(template, arrays: dict[str, np.ndarray], where: str):
-    """Fill `template`'s structure from `arrays`, checking that every name is there with its shape and dtype."""
-    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
-    leaves = []
-    for path, leaf in paths:
-        name = _name(path)
-        if name not in arrays:
-            raise ConfigError(f"{where}: checkpoint has no tensor {name!r}: it belongs to another config")
-        a = arrays[name]
-        if a.shape != tuple(leaf.shape) or a.dtype != np.dtype(leaf.dtype):
-            raise ConfigError(f"{where}: tensor {name!r} has shape {a.shape} {a.dtype}, this config needs "
-                              f"{tuple(leaf.shape)} {np.dtype(leaf.dtype)}: it belongs to another config")
-        leaves.append(a)
-    return jax.tree_util.tree_unflatten(treedef, leaves)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def save_checkpoint(folder: Path, tree: dict, meta: dict, name: str = CHECKPOINT) -> None:
     """A pytree of arrays to one safetensors file, written atomically; `meta` (step, config...) goes inside it.
 
     The safetensors file is the source of truth: its tensors and its metadata are renamed into place together, so a
     kill at any moment leaves the previous checkpoint or the new one, whole. The JSON beside it is a copy of the
-    metadata for people to read; loading never uses it.
+    metadata for people to read.
     """
-    folder = Path(folder)
-    arrays = flatten(tree)
     meta = {"format": FORMAT, **meta}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(arrays, tmp, metadata={"format": FORMAT, "meta": json.dumps(meta, default=_to_builtin)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / name)
-        _fsync_dir(folder)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    write_json(folder / (Path(name).stem + ".json"), {k: v for k, v in meta.items() if k != "config"})
+    save_tensors(Path(folder) / name, flatten(tree), {"format": FORMAT, "meta": dumps_json(meta)})
+    write_json(Path(folder) / (Path(name).stem + ".json"), {k: v for k, v in meta.items() if k != "config"})
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
@@ -166,13 +105,7 @@ def read_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path.parent}: no checkpoint ({path.name}) in this run folder")
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            header = f.metadata() or {}
-            arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
-    except (SafetensorError, OSError, ValueError, MemoryError) as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0][:120]
-        raise ConfigError(f"{path}: unreadable or truncated checkpoint ({first})") from None
+    arrays, header = read_tensors(path)
     if header.get("format") != FORMAT:
         raise ConfigError(f"{path}: not a distgan checkpoint (format {header.get('format')!r})")
     try:
@@ -211,7 +144,7 @@ def load_checkpoint(folder: Path, template: dict, name: str = CHECKPOINT, cfg: C
     arrays, meta = read_checkpoint(path)
     if cfg is not None:
         check_same_config(cfg, meta.get("config", ""), str(path))
-    tree = unflatten(template, arrays, str(path))
+    tree = unflatten(template, arrays, f"{path}: checkpoint")
     if name == CHECKPOINT and not np.all(np.asarray(tree["state"]["step"]) == meta["step"]):
         raise ConfigError(f"{path}: tensors and metadata disagree on the step: the checkpoint is damaged")
     return tree, meta
@@ -233,12 +166,48 @@ def load_config(folder: Path) -> Config:
         raise ConfigError(f"{path}: unreadable config ({e})") from None
 
 
+# --- a training run's writes -------------------------------------------------------------------------------------
+
+class Writer:
+    """What `train` writes into its run folder: the config (and a data file's record) at the start, metrics rows as
+    they come, and checkpoints. Resumed at `step`, metrics rows past that step (written after the checkpoint) are
+    dropped, since the run redoes them."""
+
+    def __init__(self, folder: Path, cfg: Config, target: Target, resumed_at: int | None = None):
+        self.folder, self.cfg, self.rows = Path(folder), cfg, []
+        self.folder.mkdir(exist_ok=True)
+        atomic_write(self.folder / "config.toml", config_mod.dumps(cfg))
+        if target.train_data is not None:  # standardisation and columns, so the run samples even if the file moves
+            write_json(self.folder / META, record(target, cfg.target))
+        metrics = self.folder / "metrics.jsonl"
+        if resumed_at is not None and metrics.exists():
+            kept = [r for r in read_jsonl(metrics) if r.get("step", 0) <= resumed_at]
+            atomic_write(metrics, "".join(dumps_json(r) + "\n" for r in kept))
+        elif resumed_at is None:
+            metrics.unlink(missing_ok=True)
+
+    def add(self, row: dict, flush: bool) -> None:
+        """Queue one metrics row; flush: write the queued rows (always before a checkpoint, so that metrics.jsonl
+        reaches the checkpoint's step)."""
+        self.rows.append(row)
+        if flush:
+            append_jsonl(self.folder / "metrics.jsonl", self.rows)
+            self.rows = []
+
+    def checkpoint(self, states: dict, best: dict, meta: dict) -> None:
+        """The last checkpoint (states and best points) and best.safetensors, each written whole or not at all."""
+        meta = {**meta, "config": config_mod.dumps(self.cfg)}
+        save_checkpoint(self.folder, best, {**meta, "best_step": best["step"]}, BEST)
+        save_checkpoint(self.folder, {"state": states, "best": best}, meta)
+
+
 # --- a finished run, read back --------------------------------------------------------------------------------
 
 class Run:
     """A trained run: its folder, config, target, GAN and the states of all replicates (leading axis K)."""
 
-    def __init__(self, folder: Path, cfg: Config, target, gan, states: dict, summary: dict | None = None):
+    def __init__(self, folder: Path, cfg: Config, target: Target, gan: GAN, states: dict,
+                 summary: dict | None = None):
         self.folder, self.cfg, self.target, self.gan, self.states = Path(folder), cfg, target, gan, states
         self.at, self.step = "last", int(np.asarray(states["step"]).reshape(-1)[0])
         self.summary = summary if summary is not None else self._read_summary()
@@ -254,7 +223,8 @@ class Run:
 
     def state(self, replicate: int = 0) -> dict:
         if not 0 <= replicate < self.replicates:
-            raise ConfigError(f"--replicate {replicate}: this run has replicates 0..{self.replicates - 1}")
+            raise ConfigError(f"{replicate} is not one of this run's replicates 0..{self.replicates - 1}",
+                              "replicate")
         return jax.tree.map(lambda x: x[replicate], self.states)
 
     def sample(self, n: int, seed: int = 0, replicate: int = 0) -> np.ndarray:
@@ -270,10 +240,7 @@ class Run:
 
     def _read_summary(self) -> dict:
         path = self.folder / "summary.json"
-        try:
-            return json.loads(path.read_text()) if path.exists() else {}
-        except json.JSONDecodeError:
-            raise ConfigError(f"{path}: unreadable summary (not JSON)") from None
+        return read_json(path, "summary") if path.exists() else {}
 
 
 def load(folder: str | Path, at: str = "last") -> Run:
@@ -281,19 +248,11 @@ def load(folder: str | Path, at: str = "last") -> Run:
 
     at='last' reads the last checkpoint; at='best' each replicate's best state by fit ratio (best.safetensors).
     """
-    from .gan import GAN, init_states
-    from .targets import make_target
-
     if at not in ("last", "best"):
-        raise ConfigError(f"--at {at!r}: expected last or best")
+        raise ConfigError(f"expected last or best, got {at!r}", "at")
     folder = Path(folder)
     cfg = load_config(folder)
-    if cfg.target.data:  # a data file: checked against the run's record, or the record alone if the file moved
-        from .data import load_run_target
-
-        target = load_run_target(cfg.target, folder)
-    else:
-        target = make_target(cfg.target)
+    target = load_run_target(cfg.target, folder) if cfg.target.data else make_target(cfg.target)
     gan = GAN(cfg, target)
     template = {"state": jax.eval_shape(init_states, gan, cfg.train.seed, cfg.train.replicates)}
     tree, meta = load_checkpoint(folder, template, CHECKPOINT if at == "last" else BEST, cfg)

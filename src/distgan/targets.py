@@ -290,12 +290,3 @@ def parse(spec: str) -> Target:
         if any(v <= 0 for v in vals):
             raise ConfigError(f"target {spec!r}: parameter {key} must be > 0, got {params[key]}")
     return build(spec, params)
-
-
-def make_target(tc) -> Target:
-    """The target of a TargetConfig: a data file when `data` is set, else the spec."""
-    if tc.data:
-        from .data import load_data_target  # data files are a separate concern, loaded only when used
-
-        return load_data_target(tc)
-    return parse(tc.spec)

@@ -1,0 +1,109 @@
+"""Speed tricks, each a named function that computes the same thing as its plain version beside it.
+
+tests/test_fast.py checks every pair agrees (values, and slopes where they are differentiated); benchmarks/tricks.py
+measures what each one saves, against its plain version, in fresh processes (benchmarks/tricks.md). A trick is
+turned off, for such a measurement or to rule it out, by naming it in DISTGAN_PLAIN (comma-separated names from
+TRICKS) before distgan is imported.
+
+    elu, sigmoid   the seed's activations from one range-reduced exp, not two transcendental calls (CPU)
+    materialize    keeps G's uniform noise in memory rather than recomputing it once per hidden unit (XLA fusion)
+    sort           NumPy's sort on a CPU, called from the compiled evaluator (XLA's CPU sort is a comparator loop)
+    blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+TRICKS = ("elu", "sigmoid", "materialize", "sort", "blocks")
+PLAIN = {name.strip() for name in os.environ.get("DISTGAN_PLAIN", "").split(",") if name.strip()}
+
+
+def on(name: str) -> bool:
+    """Whether trick `name` is in use (read when a program is traced, so set DISTGAN_PLAIN before importing)."""
+    return name not in PLAIN
+
+
+# --- elu and sigmoid ---------------------------------------------------------------------------------------------
+# The textbook reduction x = k ln2 + r, |r| <= ln2 / 2, then exp(x) = 2^k (1 + expm1(r)), with expm1(r) from its
+# Taylor series to r^7 (relative truncation error < 2e-8). expm1(x) = 2^k expm1(r) + (2^k - 1) keeps full relative
+# accuracy near 0 (k = 0 there), so ELU needs no second branch for small |x|.
+_LN2_HI, _LN2_LO = 0.693145751953125, 1.428606765330187e-06  # ln 2 = HI + LO; k * HI is exact for |k| < 2^9
+
+
+def _exp_parts(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(2^k, expm1(r)) with x = k ln2 + r, for -88 <= x <= 88: exp(x) = 2^k * expm1(r) + 2^k."""
+    k = jnp.round(x * (1 / math.log(2)))
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r / 5040))))))
+    two_k = jax.lax.bitcast_convert_type(  # the float 2^k built from its exponent bits, k + 127 in [0, 254]
+        jax.lax.bitcast_convert_type(k + (12582912.0 + 127.0), jnp.int32) << 23, jnp.float32)  # 1.5 * 2^23 + k + 127
+    return two_k, p
+
+
+@jax.custom_jvp
+def _elu(x: jax.Array) -> jax.Array:
+    two_k, p = _exp_parts(jnp.clip(x, -88.0, 0.0))  # expm1(-88) is -1 in float32
+    return jnp.where(x > 0, x, two_k * p + (two_k - 1.0))
+
+
+@_elu.defjvp
+def _elu_jvp(primals, tangents):  # torch's backward: the slope from the output, 1 or elu(x) + 1, no second exp
+    (x,), (t,) = primals, tangents
+    y = _elu(x)
+    return y, jnp.where(x > 0, 1.0, y + 1.0) * t
+
+
+@jax.custom_jvp
+def _sigmoid(x: jax.Array) -> jax.Array:
+    two_k, p = _exp_parts(jnp.clip(-x, -88.0, 88.0))
+    return 1.0 / (1.0 + (two_k * p + two_k))
+
+
+@_sigmoid.defjvp
+def _sigmoid_jvp(primals, tangents):  # the slope from the output, y (1 - y), as jax.nn.sigmoid's
+    (x,), (t,) = primals, tangents
+    y = _sigmoid(x)
+    return y, y * (1.0 - y) * t
+
+
+def elu(x: jax.Array) -> jax.Array:
+    """ELU with alpha 1, as torch's and jax.nn.elu: x for x > 0, else expm1(x)."""
+    return _elu(x) if on("elu") else jax.nn.elu(x)
+
+
+def sigmoid(x: jax.Array) -> jax.Array:
+    """1 / (1 + exp(-x)), as jax.nn.sigmoid."""
+    return _sigmoid(x) if on("sigmoid") else jax.nn.sigmoid(x)
+
+
+# --- materialize ---------------------------------------------------------------------------------------------------
+
+def materialize(u: jax.Array) -> jax.Array:
+    """u itself, for u in [0, 1) (G's uniform noise).
+
+    rem(u, 2) == u exactly there, but XLA counts a remainder as expensive and so keeps u in memory; fused into G's
+    first layer (an outer product) instead, each random number would be recomputed once per hidden unit.
+    """
+    return jax.lax.rem(u, 2.0) if on("materialize") else u
+
+
+# --- sort ------------------------------------------------------------------------------------------------------------
+
+def sort(x: jax.Array) -> jax.Array:
+    """x sorted along its last axis, as jnp.sort.
+
+    On a CPU the sort is NumPy's, called back from the compiled program: XLA's CPU sort calls its comparator once
+    per comparison. Sorting is exact, so both give the same values. On a GPU XLA's own sort is the fast one, and
+    the samples stay on the device. A program that calls back cannot be split over several devices: the evaluator
+    gathers its samples on one (distgan.metrics).
+    """
+    if not on("sort") or jax.default_backend() != "cpu":
+        return jnp.sort(x)
+    return jax.pure_callback(lambda a: np.sort(a, axis=-1), jax.ShapeDtypeStruct(x.shape, x.dtype), x,
+                             vmap_method="expand_dims")
