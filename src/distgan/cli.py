@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import signal
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import jax
 
-from . import config, presets
+from . import config, fast, presets
 from .bench import bench_fit, verdict
 from .config import Config, ConfigError
 from .console import format_fit, format_table, format_timing
@@ -379,15 +378,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def freeze_imports() -> None:
-    """Move every object allocated so far out of the cyclic garbage collector's generations (gc.freeze).
-
-    After the imports (JAX, SciPy, NumPy) the collector tracks a few hundred thousand objects, which none of its
-    full passes during a run or at the interpreter's shutdown would free; frozen, they are not walked at all.
-    """
-    gc.freeze()
-
-
 def entry() -> None:
     """The `distgan` command and `python -m distgan`: main(), then exit with its status.
 
@@ -395,9 +385,9 @@ def entry() -> None:
     shutdown then crashes (exit 139, a segmentation fault). An interrupted command has nothing left to write (its
     checkpoint, if any, is on disk), so it flushes its output and leaves at once.
     """
-    freeze_imports()
+    fast.freeze_imports()
     code = main()
-    freeze_imports()
+    fast.freeze_imports()
     if code in (130, 143):  # Ctrl-C, SIGTERM
         sys.stdout.flush()
         sys.stderr.flush()

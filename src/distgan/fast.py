@@ -9,10 +9,13 @@ TRICKS) before distgan is imported.
     materialize    keeps G's uniform noise in memory rather than recomputing it once per hidden unit (XLA fusion)
     sort           NumPy's sort on a CPU, called from the compiled evaluator (XLA's CPU sort is a comparator loop)
     blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
+    one_shot       programs run a few times a run compile at LLVM's O1, not XLA's default O2 (ONE_SHOT)
+    gc_freeze      the objects of the imports leave the cyclic garbage collector's walks (freeze_imports)
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 
@@ -20,13 +23,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-TRICKS = ("elu", "sigmoid", "materialize", "sort", "blocks")
+TRICKS = ("elu", "sigmoid", "materialize", "sort", "blocks", "one_shot", "gc_freeze")
 PLAIN = {name.strip() for name in os.environ.get("DISTGAN_PLAIN", "").split(",") if name.strip()}
 
 
 def on(name: str) -> bool:
     """Whether trick `name` is in use (read when a program is traced, so set DISTGAN_PLAIN before importing)."""
     return name not in PLAIN
+
+
+# Compiler options for the programs that run a few times a run (initialisers, evaluation, noise floor, sampling):
+# LLVM's O1 compiles faster than XLA's default O2, and on a CPU compiling takes more of a short run than these
+# programs' running does. The training chunk, run thousands of times, keeps O2, which makes a faster step.
+# Plain: XLA's default options. Either way the same numbers (tests/test_engine.py checks the initial states).
+ONE_SHOT = {"xla_backend_optimization_level": 1} if on("one_shot") else {}
+
+
+def freeze_imports() -> None:
+    """Move every object allocated so far out of the cyclic garbage collector's generations (gc.freeze).
+
+    After the imports (JAX, SciPy, NumPy) the collector tracks a few hundred thousand objects, which none of its full
+    passes during a run or at the interpreter's shutdown would free; frozen, they are not walked at all. Plain:
+    nothing.
+    """
+    if on("gc_freeze"):
+        gc.freeze()
 
 
 # --- elu and sigmoid ---------------------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ import numpy as np
 from . import config as config_mod
 from .config import Config, ConfigError
 from .data import META, load_run_target, make_target, record
-from .devices import ONE_SHOT
 from .engine import init_states
+from .fast import ONE_SHOT
 from .files import (
     append_jsonl,
     atomic_write,
