@@ -6,7 +6,7 @@ turned off, for such a measurement or to rule it out, by naming it in DISTGAN_PL
 TRICKS) before distgan is imported.
 
     elu, sigmoid   the seed's activations from one range-reduced exp, not two transcendental calls (CPU)
-    materialize    keeps G's uniform noise in memory rather than recomputing it once per hidden unit (XLA fusion)
+    materialize    keeps G's noise in memory rather than recomputing it once per hidden unit (XLA fusion)
     sort           NumPy's sort on a CPU, called from the compiled evaluator (XLA's CPU sort is a comparator loop)
     blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
     one_shot       programs run a few times a run compile at LLVM's O1, not XLA's default O2 (ONE_SHOT)
@@ -105,13 +105,13 @@ def sigmoid(x: jax.Array) -> jax.Array:
 
 # --- materialize ---------------------------------------------------------------------------------------------------
 
-def materialize(u: jax.Array) -> jax.Array:
-    """u itself, for u in [0, 1) (G's uniform noise).
+def materialize(z: jax.Array) -> jax.Array:
+    """z itself, for |z| < 2^30 (G's noise: uniform or normal draws).
 
-    rem(u, 2) == u exactly there, but XLA counts a remainder as expensive and so keeps u in memory; fused into G's
-    first layer (an outer product) instead, each random number would be recomputed once per hidden unit.
+    rem(z, 2^30) == z exactly there, but XLA counts a remainder as expensive and so keeps z in memory; fused into
+    G's first layer (an outer product) instead, each random number would be recomputed once per hidden unit.
     """
-    return jax.lax.rem(u, 2.0) if on("materialize") else u
+    return jax.lax.rem(z, float(2**30)) if on("materialize") else z
 
 
 # --- sort ------------------------------------------------------------------------------------------------------------
