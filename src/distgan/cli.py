@@ -21,7 +21,7 @@ from .data import file_format, make_target, write_samples
 from .devices import beside, select
 from .files import WriteError
 from .metrics import Evaluator, noise_floor
-from .report import evaluate_run, last_logs
+from .report import evaluate_run, last_logs, saved_first_steps
 from .runs import load, load_config, run_folder
 from .targets import DESCRIPTIONS, TARGETS, example
 from .train import Interrupted, train
@@ -330,12 +330,11 @@ def cmd_evaluate(args) -> int:
     if cfg.target.data and target.train_data is None:
         raise ConfigError(f"{cfg.target.data}: evaluate needs the run's data file, which is no longer there: "
                           f"put it back (or copy it there) and run evaluate again", "target.data")
-    floor = noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
+    first = saved_first_steps(run.summary, run.replicates, str(run.folder / "summary.json"))  # checked before the
+    logs = last_logs(run.metrics, run.replicates, str(run.folder / "metrics.jsonl"))  # costly part: a damaged file
+    floor = noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)  # fails in a second
     result = Evaluator(run.gan.sample, target, cfg.eval.n_samples)(run.states, run.step)
-    saved = run.summary.get("replicates", [])
-    first = [r.get("first_step", {}) for r in saved] if len(saved) == run.replicates else None
-    summary = evaluate_run(cfg, run.gan, target, run.states, result, floor, target.moments(), last_logs(run.metrics),
-                           first)
+    summary = evaluate_run(cfg, run.gan, target, run.states, result, floor, target.moments(), logs, first)
     at = "the last checkpoint" if args.at == "last" else "each replicate's best point (best.safetensors)"
     what = f"data {cfg.target.data} (columns {', '.join(target.columns)})" if cfg.target.data else cfg.target.spec
     print(f"run {run.folder}: {what}, preset {cfg.preset}, step {run.step}, {at}")

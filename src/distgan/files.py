@@ -105,6 +105,8 @@ def read_json(path: Path, what: str = "file"):
         return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ConfigError(f"{path}: unreadable {what} (not JSON)") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: unreadable {what} ({e.strerror})") from None
 
 
 def append_jsonl(path: Path, rows: list[dict]) -> None:
@@ -115,7 +117,21 @@ def append_jsonl(path: Path, rows: list[dict]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The JSON objects of a JSON-lines file, one a line; a ConfigError naming the file and line of a bad one."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: unreadable ({getattr(e, 'strerror', None) or 'not text'})") from None
+    rows = []
+    for i, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ConfigError(f"{path}: line {i} is not JSON") from None
+            if not isinstance(rows[-1], dict):
+                raise ConfigError(f"{path}: line {i} is not a JSON object")
+    return rows
 
 
 # --- tensors ------------------------------------------------------------------------------------------------------

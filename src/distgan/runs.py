@@ -115,7 +115,8 @@ class Claim:
 
 def claim(out: Path, resume: bool = False) -> Claim:
     """Make `out` (or take an empty one) and lock it for this process, as one step: of two processes that claim the
-    same folder at once, one gets it and the other is refused (Taken). resume: the folder is a run to continue.
+    same folder at once, one gets it and the other is refused (Taken). resume: the folder is a run to continue (or,
+    for `train --compare`'s second run, one not yet begun).
 
     The folder's lock (files.FolderLock) is taken before it is checked for files, so that check and the claim cannot
     be split by another process's write; a lock left by a killed process is stale and taken over.
@@ -124,19 +125,17 @@ def claim(out: Path, resume: bool = False) -> Claim:
     check_out_dir(out, resume)
     for _ in range(100):  # another claim removed the folder between our mkdir and our lock: make it again
         made = False
-        if not resume:
-            try:
-                out.mkdir()
-                made = True
-            except FileExistsError:
-                pass
-            except OSError as e:
+        try:
+            out.mkdir()
+            made = True
+        except FileExistsError:
+            pass
+        except OSError as e:
+            if not out.is_dir():
                 raise write_error(out, e) from None
         try:
             lock = FolderLock.take(out)
         except FileNotFoundError:
-            if resume:
-                raise ConfigError(f"{out}: run folder not found") from None
             continue
         except Busy as e:
             raise Taken(str(e)) from None
@@ -242,8 +241,8 @@ def load_config(folder: Path) -> Config:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: run folder not found")
     path = folder / "config.toml"
-    if not path.exists():
-        raise ConfigError(f"{folder}: not a distgan run folder (no config.toml)")
+    if not path.is_file():
+        raise ConfigError(f"{folder}: not a distgan run folder (no config.toml file)")
     try:
         return config_mod.validate(config_mod.loads(path.read_text()))
     except ConfigError as e:
@@ -310,6 +309,21 @@ class Writer:
 
 # --- a finished run, read back --------------------------------------------------------------------------------
 
+_SAMPLERS: dict[tuple[str, str], object] = {}
+
+
+def _chunk_sampler(gan: GAN):
+    """gan.sample of chunk i as one jitted function: (state, key, i) -> (SAMPLE_CHUNK, dim). A GAN is made from its
+    config and target spec alone, so runs read back with the same ones share it and compile it once."""
+    key = (config_mod.dumps(gan.cfg), gan.target.spec)
+    if key not in _SAMPLERS:
+        if len(_SAMPLERS) >= 16:
+            _SAMPLERS.clear()
+        _SAMPLERS[key] = jax.jit(lambda state, k, i: gan.sample(state, jax.random.fold_in(k, i), SAMPLE_CHUNK),
+                                 compiler_options=ONE_SHOT)
+    return _SAMPLERS[key]
+
+
 class Run:
     """A trained run: its folder, config, target, GAN and the states of all replicates (leading axis K)."""
 
@@ -318,8 +332,7 @@ class Run:
         self.folder, self.cfg, self.target, self.gan, self.states = Path(folder), cfg, target, gan, states
         self.at, self.step = "last", int(np.asarray(states["step"]).reshape(-1)[0])
         self.summary = summary if summary is not None else self._read_summary()
-        self._chunk = jax.jit(lambda state, key, i: gan.sample(state, jax.random.fold_in(key, i), SAMPLE_CHUNK),
-                              compiler_options=ONE_SHOT)
+        self._chunk = _chunk_sampler(gan)
 
     def __repr__(self):
         return (f"Run({str(self.folder)!r}, target={self.cfg.target.spec!r}, preset={self.cfg.preset!r}, "
@@ -363,7 +376,10 @@ class Run:
 
     def _read_summary(self) -> dict:
         path = self.folder / "summary.json"
-        return read_json(path, "summary") if path.exists() else {}
+        summary = read_json(path, "summary") if path.exists() else {}
+        if not isinstance(summary, dict):
+            raise ConfigError(f"{path}: not a run summary (expected a JSON object)")
+        return summary
 
 
 def load(folder: str | Path, at: str = "last") -> Run:
