@@ -163,7 +163,7 @@ def apply(case: Path, name: str, kind: str, pos: int, value, toml_value: str) ->
         path.write_bytes(bytes(data))
 
 
-@FAST
+@settings(FAST, max_examples=40)  # each loads a run twice
 @given(damages=st.lists(damage(), min_size=1, max_size=3), at=st.sampled_from(["last", "best"]))
 def test_fuzz_damaged_run_folders_for_sample_and_evaluate(root, run_dir, capsys, damages, at):
     case = root / f"r{next(_ids)}"

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train PRESET (in a thread beside the main run, once it has compiled) on the same target, steps, seeds and evaluation, and print its verdict too")
     p = sub.add_parser("sample", help="draw from a trained generator into .csv, .tsv, .npy or .parquet")
     p.add_argument("run", help="run folder")
-    p.add_argument("-n", type=int, default=10000, help="number of samples")
+    p.add_argument("-n", type=int, default=10000, help="number of samples (streamed to the file in chunks)")
     p.add_argument("-o", "--output", required=True,
                    help="output file: .csv, .tsv, .npy or .parquet (a data run's columns and value types come back)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same samples")
