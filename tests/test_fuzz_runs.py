@@ -149,13 +149,20 @@ def apply(case: Path, name: str, kind: str, pos: int, value, toml_value: str) ->
         lines[i] = lines[i].split(" = ")[0] + " = " + toml_value
         path.write_text("\n".join(lines) + "\n")
     elif name.endswith(".jsonl"):  # a field of one row
-        rows = [json.loads(r) for r in old.decode().splitlines()]
-        rows[pos % len(rows)][KEYS[pos % len(KEYS)]] = value
+        try:
+            rows = [json.loads(r) for r in old.decode().splitlines()]
+            rows[pos % len(rows)][KEYS[pos % len(KEYS)]] = value
+        except (ValueError, TypeError, IndexError, ZeroDivisionError):  # damaged before: a row of its own
+            rows = [value]
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    elif name.endswith(".json"):
-        doc = json.loads(old)
-        target = doc["replicates"][pos % len(doc["replicates"])] if "replicates" in doc and pos % 2 else doc
-        target[KEYS[pos % len(KEYS)]] = value
+    elif name.endswith(".json"):  # a field of the document or of one replicate's record
+        try:
+            doc = json.loads(old)
+            reps = doc.get("replicates") if pos % 2 else None
+            where = reps[pos % len(reps)] if isinstance(reps, list) and reps else doc
+            where[KEYS[pos % len(KEYS)]] = value
+        except (ValueError, TypeError, AttributeError, KeyError):  # damaged before: replaced whole
+            doc = value
         path.write_text(json.dumps(doc))
     else:  # a tensor file: bytes overwritten
         data = bytearray(old)
