@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from distgan import cli, runs
@@ -98,6 +98,7 @@ OUTPUTS = ["x.csv", "x.tsv", "x.npy", "x.parquet", "x.txt", "x", "nodir/x.csv", 
 @given(cmd=st.sampled_from(["sample", "evaluate"]), which=st.sampled_from(["run", "missing", "file", "empty", ""]),
        words=st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(OUTPUTS).map(lambda o: "@" + o),
                                 st.text(max_size=6)), max_size=8))
+@example(cmd="sample", which="run", words=["--seed", "1" + "0" * 30])  # found by hand: an OverflowError in PRNGKey
 def test_fuzz_sample_and_evaluate_arguments(root, run_dir, capsys, cmd, which, words):
     case = root / f"a{next(_ids)}"
     (case / "sub").mkdir(parents=True)

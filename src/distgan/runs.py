@@ -363,6 +363,8 @@ class Run:
         one chunk whatever n. Chunk i's noise comes from fold_in(PRNGKey(seed), i). -> (<= SAMPLE_CHUNK, dim) each"""
         if n > SAMPLE_CHUNK << 32:  # fold_in takes a 32-bit chunk index
             raise ConfigError(f"{n}: at most {SAMPLE_CHUNK << 32} samples per seed", "n")
+        if not 0 <= seed < 1 << 32:  # PRNGKey keeps 32 bits of a seed (and fails past 64)
+            raise ConfigError(f"expected a seed from 0 to {(1 << 32) - 1}, got {seed}", "seed")
         state, key = self.state(replicate), jax.random.PRNGKey(seed)
         for i, start in enumerate(range(0, n, SAMPLE_CHUNK)):
             x = np.asarray(self._chunk(state, key, np.uint32(i)))[:n - start]  # the last chunk: its first rows
