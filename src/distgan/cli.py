@@ -16,7 +16,7 @@ import jax
 from . import config, fast, presets
 from .bench import bench_fit, verdict
 from .config import Config, ConfigError
-from .console import format_fit, format_table, format_timing
+from .console import format_auto, format_fit, format_table, format_timing
 from .data import file_format, make_target, write_samples
 from .devices import beside, select
 from .metrics import Evaluator, noise_floor
@@ -149,6 +149,8 @@ def config_for_resume(args) -> Config:
         config.set_field(cfg, "train.steps", args.steps)
         if cfg.train.steps < old:
             raise ConfigError(f"--steps {cfg.train.steps}: the run has {old} steps; --resume can only extend it")
+        if cfg.train.steps > old and cfg.train.auto_steps:
+            raise ConfigError("--steps: a run with auto steps decides its own length, so it cannot be extended")
         if cfg.train.steps > old and cfg.train.schedule != "constant":
             raise ConfigError(f"--steps: the {cfg.train.schedule} schedule depends on the number of steps, so this "
                               "run cannot be extended")
@@ -188,11 +190,14 @@ def _finish(compare, stop: list):
         return compare()
 
 
+AUTO_FIELDS = ("auto_steps", "auto_every", "auto_draws", "auto_margin", "patience", "min_steps", "auto_cooldown")
+
+
 def comparison(cfg: Config, name: str) -> Config:
     """Preset `name` on cfg's target, evaluation, steps, seeds and intervals: `train --compare`'s second run."""
     other = presets.get(name)
     other.target, other.eval = cfg.target, cfg.eval
-    for field in ("steps", "seed", "replicates", "log_every", "eval_every"):
+    for field in ("steps", "seed", "replicates", "log_every", "eval_every", *AUTO_FIELDS):
         setattr(other.train, field, getattr(cfg.train, field))
     return other
 
@@ -227,12 +232,15 @@ def cmd_train(args) -> int:
     s = run.summary
     for line in format_fit(s, 0, run.target.columns) + (format_table(s) if run.replicates > 1 else []):
         print(line)
+    for line in format_auto(s) if "auto" in s else []:
+        print(line)
     if s["timing"]["resumed_at"]:
         print(f"resumed at step {s['timing']['resumed_at']}")
-    print(format_timing(s, cfg.train.steps))
+    print(format_timing(s, s["auto"]["steps"] if "auto" in s else cfg.train.steps))
     print(f"run folder: {run.folder}")
     if other is not None:
-        print(f"\nfor comparison, preset {args.compare!r} on the same target, {cfg.train.steps} steps and seed(s):")
+        steps = f"auto steps (at most {cfg.train.steps})" if cfg.train.auto_steps else f"{cfg.train.steps} steps"
+        print(f"\nfor comparison, preset {args.compare!r} on the same target, {steps} and seed(s):")
         try:
             cmp = _finish(compare[0], stop)
         except Interrupted as e:
