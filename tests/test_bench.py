@@ -75,16 +75,31 @@ def test_bench_fit_runs_the_cli(capsys, tmp_path):
     assert (tmp_path / "b" / "default" / "summary.json").exists()
 
 
-@pytest.mark.parametrize("after", [3.0, 8.0])  # while XLA compiles (it used to crash on exit, 139), and training
-def test_bench_fit_stops_on_ctrl_c(tmp_path, after):
+def _wait_for(p, ready, what: str, seconds: float = 300) -> None:
+    """Poll until ready() holds, while the process runs; a loaded machine may take minutes to import and compile."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert p.poll() is None, f"exited {p.returncode} before {what}: {p.stderr.read()}"
+        assert time.monotonic() < deadline, f"no {what} after {seconds} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("when", ["compiling", "training"])  # XLA used to crash on exit (139) while compiling
+def test_bench_fit_stops_on_ctrl_c(tmp_path, when):
     """Bench runs train in chunks, so a Ctrl-C stops one within seconds: exit 130 and one line, no traceback."""
     cmd = [sys.executable, "-m", "distgan", "bench", "fit", "--presets", "seed", "--seeds", "2", "--steps", "1000000",
-           "--set", "eval.n_samples=500"]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
-    time.sleep(after)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=60)  # one chunk of a million steps would take minutes
+           "--set", "eval.n_samples=500", "--out", str(tmp_path / "b")]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+                              "PYTHONUNBUFFERED": "1"})
+    try:
+        assert p.stdout.readline().startswith("bench fit: ")  # printed before the first compile
+        if when == "training":  # the first chunk's log row is written
+            _wait_for(p, (tmp_path / "b" / "seed" / "metrics.jsonl").exists, "first chunk")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)  # one chunk of a million steps would take many minutes
+    finally:
+        p.kill()
     assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
 
 
@@ -111,12 +126,12 @@ def test_train_compare_stops_both_runs_on_ctrl_c(tmp_path):
            "--set", "eval.n_samples=500", "--out", str(tmp_path / "r")]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
-    deadline = time.monotonic() + 120
-    while not all((tmp_path / f / "metrics.jsonl").exists() for f in ("r", "r-vs-seed")):  # both are training
-        assert p.poll() is None and time.monotonic() < deadline
-        time.sleep(0.2)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=60)
+    try:
+        _wait_for(p, lambda: all((tmp_path / f / "metrics.jsonl").exists() for f in ("r", "r-vs-seed")), "training")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
     assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
     assert "--resume" in err
     for folder in ("r", "r-vs-seed"):
