@@ -1,4 +1,6 @@
-"""`distgan bench fit`: train presets over many seeds at once and report the distribution of their fit over seeds.
+"""`distgan bench fit` and `distgan bench suite`: train over many seeds at once and report the fit's distribution.
+
+`bench fit`: presets on one target.
 
 Each preset trains `seeds` replicates (seeds 0 .. seeds-1, vmapped in one computation) on the same target and
 budget; each replicate is evaluated on eval.n_samples generated samples against a fresh real sample. The report
@@ -10,6 +12,10 @@ One evaluation per seed leaves the 90th percentile over 64 seeds uncertain by ab
 real and generated samples were drawn), so each seed's final generator is also evaluated `evals` more times, on
 fresh draws, and the pooled ratios are printed beside what a perfect generator scores: pairs of independent real
 samples, as many as the pooled evaluations, against the same floor.
+
+`bench suite`: one preset (the default) on a fixed suite of targets with several modes, hard edges, heavy tails and
+2-D mixtures (SUITE), each target's seeds trained at once, every final generator evaluated `evals` more times and
+pooled beside a perfect generator as above, and each target checked against the suite's bar (`suite_verdict`).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ def fit_table(summary: dict) -> dict:
     return out
 
 
+FLOOR_DRAWS = 1000  # bench's W1 floor: a median of 1,000 draws has a standard error of about 1 %
+
 def pooled(run, evals: int) -> dict:
     """The worst-dimension KS and W1 ratios of every seed's final G over `evals` fresh evaluation draws, pooled,
     and the same for a perfect generator. -> {"ks_ratio", "w1_ratio", "perfect_ks_ratio", "perfect_w1_ratio"}:
@@ -60,25 +68,41 @@ def pooled(run, evals: int) -> dict:
     return out
 
 
+def bench_one(cfg: Config, folder: Path, evals: int) -> dict:
+    """Train one config (its replicates are the seeds) into `folder`; -> fit_table, pooled figures (evals > 0), the
+    modes of a 2-D mixture, where auto steps stopped, and the wall time (training and pooled evaluations)."""
+    t0 = time.perf_counter()
+    run = train(cfg, folder, echo=None, progress=False, plots=False)
+    s = run.summary
+    row = fit_table(s)
+    row.update(spec=cfg.target.spec, steps=s["auto"]["steps"] if "auto" in s else cfg.train.steps,
+               batch_size=cfg.train.batch_size, compile_s=s["timing"]["compile_s"])
+    if "auto" in s:
+        stopped = np.array([r["stopped"] for r in s["auto"]["replicates"]])
+        row["auto"] = {"stopped": {"median": float(np.median(stopped)), "min": int(stopped.min()),
+                                   "max": int(stopped.max())}, "steps": s["auto"]["steps"]}
+    if "modes" in s and run.target.dim > 1:
+        m = s["modes"]
+        row["modes"] = {"all_modes": m["all_modes"], "n_modes": m["n_modes"], "high_quality": m["high_quality"]["mean"],
+                        "worst_high_quality": min(r["high_quality"] for r in m["replicates"]),
+                        "reverse_kl": m["reverse_kl"]["mean"], "perfect": m["perfect"]}
+    row["wall_s"] = time.perf_counter() - t0  # training, compile included
+    if evals:
+        row["pooled"], row["evals"] = pooled(run, evals), evals
+    row["pooled_s"] = time.perf_counter() - t0 - row["wall_s"]
+    return row
+
+
 def bench_fit(configs: dict[str, Config], out: str | Path | None = None, echo=print, evals: int = 32) -> dict[str, dict]:
-    """Train each named config (its replicates are the seeds) and return {name: fit_table + wall_s (+ pooled)}."""
+    """Train each named config (its replicates are the seeds) and return {name: bench_one's row}."""
     results = {}
     with tempfile.TemporaryDirectory(prefix="distgan-bench-") as tmp:
         root = Path(out) if out else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         for name, cfg in configs.items():
-            t0 = time.perf_counter()
-            run = train(cfg, root / name, echo=lambda *a: None, progress=False, plots=False)
-            wall = time.perf_counter() - t0
-            row = fit_table(run.summary)
-            row.update(wall_s=wall, compile_s=run.summary["timing"]["compile_s"], steps=cfg.train.steps,
-                       batch_size=cfg.train.batch_size)
-            if evals:
-                row["pooled"] = pooled(run, evals)
-                row["evals"] = evals
-            results[name] = row
+            results[name] = bench_one(cfg, root / name, evals)
             if echo is not None:
-                for line in format_fit_table(name, row):
+                for line in format_fit_table(name, results[name]):
                     echo(line)
     return results
 
@@ -108,3 +132,79 @@ def verdict(r: dict) -> str:
     ok = (r["ks_ratio"]["median"] <= 1.1 and r["w1_ratio"]["median"] <= 1.2 and r["ks_ratio"]["p90"] <= 1.5
           and r["w1_ratio"]["p90"] <= 1.5 and r["collapsed"] == 0 and r["diverged"] == 0 and r["non_finite"] == 0)
     return "at the floor" if ok else "not at the floor"
+
+
+# --- the suite ------------------------------------------------------------------------------------------------
+
+SUITE = {  # short name: target spec (fixed: the suite's figures are comparable only on the same specs)
+    "gauss": "gaussian:mean=4,std=1.25",
+    "mix2": "mixture:weights=0.35,0.65;means=-2,2;stds=0.5,1",
+    "mix3": "mixture:weights=0.2,0.5,0.3;means=-3,0,3;stds=0.3,0.6,0.4",
+    "uniform": "uniform:low=0,high=1",
+    "beta": "beta:a=0.5,b=0.5",
+    "expon": "exponential:rate=1",
+    "lognorm": "lognormal:mu=0,sigma=1",
+    "t3": "student_t:df=3",
+    "ring": "ring:modes=8,radius=1,std=0.01",
+    "grid": "grid:side=5,spacing=2,std=0.05",
+}
+# the suite's bar, against a perfect generator scored the same way: pooled medians within MEDIAN_GAP, p90s within
+# P90_GAP, no failed seed; on 2-D mixtures every mode in every seed and high quality at least HIGH_QUALITY
+MEDIAN_GAP, P90_GAP, HIGH_QUALITY = 0.15, 0.3, 0.97
+
+
+def bench_suite(configs: dict[str, Config], out: str | Path | None = None, echo=print, evals: int = 8
+                ) -> dict[str, dict]:
+    """Train each target's config (suite name -> Config, its replicates the seeds); echo each target's table row as
+    it finishes. -> {name: bench_one's row}"""
+    rows = {}
+    with tempfile.TemporaryDirectory(prefix="distgan-suite-") as tmp:
+        root = Path(out) if out else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        for name, cfg in configs.items():
+            rows[name] = bench_one(cfg, root / name, evals)
+            if echo is not None:
+                echo(format_suite({name: rows[name]})[-1])
+    return rows
+
+
+def suite_verdict(row: dict) -> list[str]:
+    """The clauses of the bar a target's row misses, in words (empty: it meets the bar)."""
+    p, miss = row["pooled"], []
+    for s in ("ks", "w1"):
+        for q, gap in (("median", MEDIAN_GAP), ("p90", P90_GAP)):
+            d = p[f"{s}_ratio"][q] - p[f"perfect_{s}_ratio"][q]
+            if d > gap:
+                miss.append(f"{s.upper()} {q} +{d:.2f}")
+    if row["collapsed"] or row["diverged"] or row["non_finite"]:
+        miss.append(f"collapsed/diverged/non-finite seeds {row['collapsed']}/{row['diverged']}/{row['non_finite']}")
+    if "modes" in row:
+        m = row["modes"]
+        if m["all_modes"] < row["replicates"]:
+            miss.append(f"modes lost in {row['replicates'] - m['all_modes']} seeds")
+        if m["high_quality"] < HIGH_QUALITY:
+            miss.append(f"high quality {100 * m['high_quality']:.1f} %")
+    return miss
+
+
+def format_suite(rows: dict[str, dict]) -> list[str]:
+    """A Markdown table: per target the pooled ratios beside a perfect generator's, failures, modes, steps, wall
+    time and the bar."""
+    q = lambda d: f"{d['median']:.2f} / {d['p90']:.2f}"  # noqa: E731
+    lines = ["| target | KS median / p90 | perfect KS | W1 median / p90 | perfect W1 | collapsed / diverged "
+             "| modes: all, high quality (worst seed) | steps | wall s | bar |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        p, miss = r["pooled"], suite_verdict(r)
+        modes = ""
+        if "modes" in r:
+            m = r["modes"]
+            modes = (f"{m['all_modes']}/{r['replicates']}, {100 * m['high_quality']:.1f} % "
+                     f"({100 * m['worst_high_quality']:.1f})")
+        steps = str(r["steps"])
+        if "auto" in r:
+            a = r["auto"]["stopped"]
+            steps = f"auto: stopped {a['median']:.0f} ({a['min']}-{a['max']}), ended {r['steps']}"
+        lines.append(f"| {name} | {q(p['ks_ratio'])} | {q(p['perfect_ks_ratio'])} | {q(p['w1_ratio'])} | "
+                     f"{q(p['perfect_w1_ratio'])} | {r['collapsed']} / {r['diverged']} | {modes} | {steps} | "
+                     f"{r['wall_s'] + r['pooled_s']:.0f} | {'met' if not miss else 'missed: ' + ', '.join(miss)} |")
+    return lines

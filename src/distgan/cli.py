@@ -14,12 +14,12 @@ from pathlib import Path
 import jax
 
 from . import config, fast, presets
-from .bench import bench_fit, verdict
+from .bench import FLOOR_DRAWS, SUITE, bench_fit, bench_suite, format_suite, suite_verdict, verdict
 from .config import Config, ConfigError
-from .console import format_fit, format_table, format_timing, progress_bar
+from .console import format_auto, format_fit, format_table, format_timing, progress_bar
 from .data import file_format, make_target, write_samples
 from .devices import beside, select
-from .files import WriteError
+from .files import WriteError, write_json
 from .metrics import Evaluator, noise_floor
 from .report import evaluate_run, last_logs, saved_first_steps
 from .runs import load, load_config, run_folder
@@ -92,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one field in every preset (repeatable), e.g. --set eval.n_samples=2000")
     p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
+    p = bench.add_parser("suite", help="train the default on a fixed suite of targets, many seeds each; the fit "
+                         "beside a perfect generator's, per target")
+    p.add_argument("--targets", default=",".join(SUITE), help=f"comma-separated, of: {', '.join(SUITE)} (default: all)")
+    p.add_argument("--preset", default="default", help="the preset to train (default: default)")
+    p.add_argument("--seeds", type=int, default=16, help="seeds per target, trained at once as replicates (default 16)")
+    p.add_argument("--evals", type=int, default=8, help="further evaluations of each seed's final generator, pooled "
+                   "beside a perfect generator's score (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--steps", help="training steps, or 'auto' (default: the preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="override one field for every target (repeatable)")
+    p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
     sub.add_parser("targets", help="list the built-in targets and their parameters")
     return parser
 
@@ -150,6 +164,8 @@ def config_for_resume(args) -> Config:
         config.set_field(cfg, "train.steps", args.steps)
         if cfg.train.steps < old:
             raise ConfigError(f"--steps {cfg.train.steps}: the run has {old} steps; --resume can only extend it")
+        if cfg.train.steps > old and cfg.train.auto_steps:
+            raise ConfigError("--steps: a run with auto steps decides its own length, so it cannot be extended")
         if cfg.train.steps > old and cfg.train.schedule != "constant":
             raise ConfigError(f"--steps: the {cfg.train.schedule} schedule depends on the number of steps, so this "
                               "run cannot be extended")
@@ -189,11 +205,14 @@ def _finish(compare, stop: list):
         return compare()
 
 
+AUTO_FIELDS = ("auto_steps", "auto_every", "auto_draws", "auto_margin", "patience", "min_steps", "auto_cooldown")
+
+
 def comparison(cfg: Config, name: str) -> Config:
     """Preset `name` on cfg's target, evaluation, steps, seeds and intervals: `train --compare`'s second run."""
     other = presets.get(name)
     other.target, other.eval = cfg.target, cfg.eval
-    for field in ("steps", "seed", "replicates", "log_every", "eval_every"):
+    for field in ("steps", "seed", "replicates", "log_every", "eval_every", *AUTO_FIELDS):
         setattr(other.train, field, getattr(cfg.train, field))
     return other
 
@@ -237,12 +256,15 @@ def _train_and_report(args, cfg: Config, out, other: Config | None, other_out) -
     s = run.summary
     for line in format_fit(s, 0, run.target.columns) + (format_table(s) if run.replicates > 1 else []):
         print(line)
+    for line in format_auto(s) if "auto" in s else []:
+        print(line)
     if s["timing"]["resumed_at"]:
         print(f"resumed at step {s['timing']['resumed_at']}")
-    print(format_timing(s, cfg.train.steps))
+    print(format_timing(s, s["auto"]["steps"] if "auto" in s else cfg.train.steps))
     print(f"run folder: {run.folder}")
     if other is not None:
-        print(f"\nfor comparison, preset {args.compare!r} on the same target, {cfg.train.steps} steps and seed(s):")
+        steps = f"auto steps (at most {cfg.train.steps})" if cfg.train.auto_steps else f"{cfg.train.steps} steps"
+        print(f"\nfor comparison, preset {args.compare!r} on the same target, {steps} and seed(s):")
         try:
             cmp = _finish(compare[0], stop)
         except Interrupted as e:
@@ -260,33 +282,45 @@ def _train_and_report(args, cfg: Config, out, other: Config | None, other_out) -
     return 0
 
 
-BENCH_FLOOR_DRAWS = 1000  # bench fit's W1 floor: a median of 1,000 draws has a standard error of about 1 %
 BENCH_CHUNK = 500  # steps per compiled chunk (the results do not depend on it)
 
 
-def cmd_bench(args) -> int:
-    names = [n.strip() for n in args.presets.split(",") if n.strip()]
-    if not names:
-        raise ConfigError("--presets: expected at least one preset name")
+def _bench_config(preset: str, args, spec: str | None, steps) -> Config:
+    """A bench run's config: the preset, bench's W1 floor, --set, the target and steps, the seeds as replicates."""
+    cfg = presets.get(preset)
+    cfg.eval.floor_draws = FLOOR_DRAWS
+    _apply_sets(cfg, args.set)
+    if spec is not None:
+        config.set_field(cfg, "target.spec", spec)
+    if steps is not None:
+        config.set_field(cfg, "train.steps", steps)
+    cfg.train.seed, cfg.train.replicates = args.seed, args.seeds
+    # one evaluation, at the end (auto steps: at its intervals too); chunks of at most BENCH_CHUNK steps, so that
+    # Ctrl-C stops within seconds
+    cfg.train.eval_every, cfg.train.log_every = cfg.train.steps, min(cfg.train.steps, BENCH_CHUNK)
+    return config.validate(cfg)
+
+
+def _check_bench_args(args) -> None:
     if args.seeds <= 0:
         raise ConfigError(f"--seeds {args.seeds}: expected a positive number of seeds")
     if args.evals < 0:
         raise ConfigError(f"--evals {args.evals}: expected 0 or more evaluations")
-    configs = {}
-    for name in names:
-        cfg = presets.get(name)
-        cfg.eval.floor_draws = BENCH_FLOOR_DRAWS
-        _apply_sets(cfg, args.set)
-        if args.target is not None:
-            config.set_field(cfg, "target.spec", args.target)
-        config.set_field(cfg, "train.steps", args.steps if args.steps is not None else
-                         (configs[names[0]].train.steps if configs else cfg.train.steps))
-        cfg.train.seed, cfg.train.replicates = args.seed, args.seeds
-        # one evaluation, at the end; chunks of at most BENCH_CHUNK steps, so that Ctrl-C stops within seconds
-        cfg.train.eval_every, cfg.train.log_every = cfg.train.steps, min(cfg.train.steps, BENCH_CHUNK)
-        configs[name] = config.validate(cfg)
     if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
         raise ConfigError(f"--out {args.out}: directory exists and is not empty (choose another --out)")
+
+
+def cmd_bench(args) -> int:
+    if args.bench == "suite":
+        return cmd_bench_suite(args)
+    names = [n.strip() for n in args.presets.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--presets: expected at least one preset name")
+    _check_bench_args(args)
+    configs = {}
+    for name in names:
+        steps = args.steps if args.steps is not None else configs[names[0]].train.steps if configs else None
+        configs[name] = _bench_config(name, args, args.target, steps)
     select(args.device)
     first = configs[names[0]]
     print(f"bench fit: {first.target.spec}, seeds {args.seed}..{args.seed + args.seeds - 1}, "
@@ -300,6 +334,35 @@ def cmd_bench(args) -> int:
         return e.code
     for name, r in results.items():
         print(f"{name}: {verdict(r)} (median KS <= 1.1, median W1 <= 1.2, p90 of each <= 1.5, no collapse/divergence)")
+    return 0
+
+
+def cmd_bench_suite(args) -> int:
+    names = [n.strip() for n in args.targets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SUITE]
+    if not names or unknown:
+        raise ConfigError(f"--targets: expected names of {', '.join(SUITE)}, got {', '.join(unknown) or 'none'}")
+    _check_bench_args(args)
+    configs = {name: _bench_config(args.preset, args, SUITE[name], args.steps) for name in names}
+    select(args.device)
+    first = configs[names[0]]
+    steps = f"auto steps (at most {first.train.steps})" if first.train.auto_steps else f"{first.train.steps} steps"
+    print(f"bench suite: preset {args.preset}{''.join(' --set ' + s for s in args.set)}, {steps}, seeds "
+          f"{args.seed}..{args.seed + args.seeds - 1} per target, {args.evals} pooled evaluations per seed of "
+          f"{first.eval.n_samples} samples against fresh real ones, beside a perfect generator (pairs of real samples)")
+    print("\n".join(format_suite({})))
+    try:
+        rows = bench_suite(configs, args.out, evals=args.evals)
+    except Interrupted as e:
+        where = str(e) if args.out else e.stopped + " (runs in a temporary folder, removed)"
+        print(f"distgan: bench suite: {one_line(where)}", file=sys.stderr)
+        return e.code
+    met = [name for name, r in rows.items() if not suite_verdict(r)]
+    print(f"{len(met)}/{len(rows)} targets meet the bar (pooled medians within 0.15 of a perfect generator's, p90s "
+          f"within 0.3, no failed seed; 2-D: every mode in every seed, high quality >= 97 %)"
+          + (f": {', '.join(met)}" if met else ""))
+    if args.json:
+        write_json(Path(args.json), {"argv": sys.argv[1:], "rows": rows})
     return 0
 
 

@@ -73,7 +73,21 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     steps: int = 30000
-    """Training steps (the seed's epochs): each is d_steps D updates then g_steps G updates."""
+    """Training steps (the seed's epochs): d_steps D then g_steps G updates each; with auto_steps, the most."""
+    auto_steps: bool = False
+    """Stop when the held-out fit stops improving: constant rate, then a linear cooldown ('auto' steps: on, 40,000)."""
+    auto_every: int = 1000
+    """With auto_steps: steps between the held-out evaluations that decide when to stop (rounded up as eval_every)."""
+    auto_draws: int = 4
+    """With auto_steps: fresh evaluation draws averaged into each decision's score."""
+    auto_margin: float = 2.0
+    """With auto_steps: an improvement beats the best score by this many standard errors of the averaged score."""
+    patience: int = 3000
+    """With auto_steps: steps without an improvement after which the constant learning rate stops."""
+    min_steps: int = 3000
+    """With auto_steps: the constant learning rate runs at least this many steps."""
+    auto_cooldown: float = 1.0
+    """With auto_steps: the cooldown's length as a multiple of the steps run at the constant learning rate."""
     batch_size: int = 100
     """Samples per minibatch, real and fake."""
     loss: str = "nonsaturating"
@@ -150,9 +164,14 @@ CHOICES = {
 ACTIVATIONS = ("elu", "sigmoid", "relu", "leaky_relu", "tanh")
 POSITIVE = ("model.noise_dim", "model.code_scale", "model.g_hidden", "model.d_hidden", "model.pack", "train.steps",
             "train.batch_size", "train.d_lr", "train.g_lr", "train.code_lr_scale", "train.d_steps", "train.g_steps",
-            "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples", "eval.floor_draws")
-NON_NEGATIVE = ("model.codes", "train.cooldown", "train.r1", "train.gp", "train.seed", "train.checkpoint_every")
+            "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples", "eval.floor_draws",
+            "train.auto_every", "train.auto_draws", "train.auto_cooldown")
+NON_NEGATIVE = ("model.codes", "train.cooldown", "train.r1", "train.gp", "train.seed", "train.checkpoint_every",
+                "train.auto_margin", "train.patience", "train.min_steps")
 UNIT = ("train.beta1", "train.beta2", "train.ema")  # in [0, 1)
+# `train.steps = "auto"` (TOML, --set, --steps auto): auto_steps on, with this budget (benchmarks/suite.md: the
+# 25-mode grid needed 25,000 steps under mixture2d; the cooldown is about as long as the constant phase)
+AUTO_STEPS = 40000
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
@@ -208,6 +227,9 @@ def set_field(cfg: Config, dotted: str, value: Any) -> None:
     types = _field_types(section)
     if name not in types:
         raise ConfigError(f"unknown config key {dotted!r}: {section_name} has {', '.join(types)}")
+    if dotted == "train.steps" and isinstance(value, str) and value.strip().lower() == "auto":
+        section.auto_steps, section.steps = True, AUTO_STEPS
+        return
     setattr(section, name, _coerce(dotted, value, types[name]))
 
 

@@ -65,6 +65,21 @@ def format_table(summary: dict) -> list[str]:
             f"best replicate {t['best']}"] + extra
 
 
+def format_auto(summary: dict, k: int = 0) -> list[str]:
+    """With --steps auto: where replicate k stopped improving, cooled down to and the state it keeps; over replicates,
+    the range of the stops and the run's end."""
+    a = summary["auto"]
+    r = a["replicates"][k]
+    lines = [f"auto steps: replicate {k} stopped improving at step {r['stopped']}, cooled down to step {r['ended']}, "
+             f"keeps its state at step {r['kept']} (score {r['score']:.2f} averaged over held-out draws, standard "
+             f"error {a['se']:.2f})"]
+    if len(a["replicates"]) > 1:
+        stops = np.array([r["stopped"] for r in a["replicates"]])
+        lines.append(f"  over {len(stops)} replicates: stopped at steps {stops.min()}..{stops.max()} (median "
+                     f"{np.median(stops):.0f}); the run ended at step {a['steps']}")
+    return lines
+
+
 def format_timing(summary: dict, steps: int) -> str:
     tm = summary["timing"]
     return (f"trained {steps} steps x {len(summary['replicates'])} replicate(s) in {tm['train_s']:.1f} s "

@@ -170,8 +170,9 @@ class Engine:
         logs, guard = jax.device_get((logs, (states["nonfinite"], states["nonfinite_step"])))  # waits for the chunk
         return states, logs, np.stack(guard, 1)
 
-    def evaluate(self, states: dict, step: int) -> dict[str, np.ndarray]:
-        """The fit of every replicate at `step` (metrics.Evaluator), once the evaluator has compiled."""
+    def evaluate(self, states: dict, step: int, draw: int = 0) -> dict[str, np.ndarray]:
+        """The fit of every replicate at `step` (metrics.Evaluator; draw > 0: another fresh draw), once the evaluator
+        has compiled."""
         if self._ready is not None:
             self._ready.result()
-        return self.evaluator(states, step)
+        return self.evaluator(states, step, draw)

@@ -63,12 +63,13 @@ class GAN:
         self.g_extras = m.codes > 0
         self.d_sizes = [d_input_size(m, t.batch_size, self.dim), *[m.d_hidden] * len(self.d_acts), 1]
         adam = partial(optax.adam, b1=t.beta1, b2=t.beta2, eps=1e-8)  # torch.optim.Adam's update and eps
-        self.opt_G = adam(_schedule(t.schedule, t.g_lr, t.steps * t.g_steps, t.cooldown * t.g_steps))
+        schedule = "constant" if t.auto_steps else t.schedule  # auto steps: the cooldown is in the state (lr_scale)
+        self.opt_G = adam(_schedule(schedule, t.g_lr, t.steps * t.g_steps, t.cooldown * t.g_steps))
         if m.codes and t.code_lr_scale != 1:  # the codes' places, widths and weights: a faster learning rate
             fast = lambda G: {k: jax.tree.map(lambda _, k=k: k in ("loc", "log_scale", "logits"), v)  # noqa: E731
                               for k, v in G.items()}
             self.opt_G = optax.chain(self.opt_G, optax.masked(optax.scale(t.code_lr_scale), fast))
-        self.opt_D = adam(_schedule(t.schedule, t.d_lr, t.steps * t.d_steps, t.cooldown * t.d_steps))
+        self.opt_D = adam(_schedule(schedule, t.d_lr, t.steps * t.d_steps, t.cooldown * t.d_steps))
         # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
         # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
         self.shift, self.scale = 0.0, 1.0
@@ -157,7 +158,18 @@ class GAN:
                  "nonfinite_step": jnp.full((), -1, jnp.int32)}
         if self.cfg.train.ema > 0:
             state["ema"] = jax.tree.map(jnp.copy, G)  # its own buffers: the jitted chunk donates the state
+        if self.cfg.train.auto_steps:  # the cooldown the loop decides (distgan.auto): none yet
+            state["cool_from"], state["cool_steps"] = jnp.full((), -1, jnp.int32), jnp.ones((), jnp.int32)
         return state
+
+    def lr_scale(self, state: dict) -> jax.Array | None:
+        """With auto_steps, the learning rates' multiple at this step: 1, or once the loop has set a cooldown from
+        step `cool_from`, falling linearly to 0 over `cool_steps` steps (then 0: the replicate is frozen). -> ()
+        Without: None (the schedule is in the optimiser)."""
+        if "cool_from" not in state:
+            return None
+        done = (state["step"] - state["cool_from"]).astype(jnp.float32) / state["cool_steps"]
+        return jnp.where(state["cool_from"] < 0, 1.0, jnp.clip(1.0 - done, 0.0, 1.0))
 
     def _d_objective(self, D, real, fake, key, fake_weights=None):
         t, m = self.cfg.train, self.cfg.model
@@ -185,6 +197,7 @@ class GAN:
         key = jax.random.wrap_key_data(state["key"], impl=PRNG)
         key = jax.random.fold_in(key, state["step"])  # step t's randomness depends on (seed, t) alone
         G, D, opt_G, opt_D = state["G"], state["D"], state["opt_G"], state["opt_D"]
+        lr = self.lr_scale(state)  # Adam's update is proportional to its learning rate: scaling it scales the rate
         for i in range(t.d_steps):
             kr, kz, kp = jax.random.split(jax.random.fold_in(key, i), 3)
             real = self.target.sample(kr, B)  # (B, dim)
@@ -192,13 +205,13 @@ class GAN:
             grads, (d_real, d_fake, d_real_out, d_fake_out) = jax.grad(self._d_objective, has_aux=True)(
                 D, real, fake, kp, weights)
             updates, opt_D = self.opt_D.update(grads, opt_D, D)
-            D = optax.apply_updates(D, updates)
+            D = optax.apply_updates(D, _scaled(updates, lr))
         new = {}
         for j in range(t.g_steps):
             (g_err, x), grads = jax.value_and_grad(self._g_objective, has_aux=True)(
                 G, D, jax.random.fold_in(key, t.d_steps + j))
             updates, opt_G = self.opt_G.update(grads, opt_G, G)
-            G = optax.apply_updates(G, updates)
+            G = optax.apply_updates(G, _scaled(updates, lr))
             if "ema" in state:
                 decay = t.ema
                 if t.ema_warmup:  # the number of G updates so far, as TF's ExponentialMovingAverage(num_updates)
@@ -215,10 +228,16 @@ class GAN:
         g_bad = ~(jnp.isfinite(g_err) & all_finite(grads))
         d_bad = ~jnp.isfinite(d_real + d_fake) | (g_bad & jnp.isfinite(x.sum()))
         bad = (state["nonfinite"] == 0) & (d_bad | g_bad)
+        new.update({k: state[k] for k in ("cool_from", "cool_steps") if k in state})
         new.update(G=G, D=D, opt_G=opt_G, opt_D=opt_D, key=state["key"], step=state["step"] + 1,
                    nonfinite=jnp.where(bad, jnp.where(d_bad, 1, 2), state["nonfinite"]).astype(jnp.int32),
                    nonfinite_step=jnp.where(bad, state["step"] + 1, state["nonfinite_step"]))
         return new, logs
+
+
+def _scaled(updates, lr: jax.Array | None):
+    """Updates times the learning rates' multiple (GAN.lr_scale); None: as they are, the same program as before."""
+    return updates if lr is None else jax.tree.map(lambda u: u * lr, updates)
 
 
 def all_finite(tree) -> jax.Array:

@@ -103,6 +103,25 @@ def noise_floor(target: Target, n: int, draws: int = 100) -> dict[str, dict[str,
     return _FLOORS[cache_key]
 
 
+def score_noise(target: Target, n: int, draws: int = 100) -> float:
+    """The standard deviation, over the noise floor's pairs of real samples, of a fit's score (the larger of the KS
+    and W1 ratios, worst dimension; report.fit_score): how far one evaluation of a perfect generator moves it."""
+    floor, pairs = noise_floor(target, n, draws), _pairs(target, n, draws)
+    r = ratios(pairs, floor)
+    return float(np.std(np.maximum(r["ks"].max(-1), r["w1"].max(-1)), ddof=1))
+
+
+_PAIRS: dict[tuple, dict] = {}
+
+
+def _pairs(target: Target, n: int, draws: int) -> dict[str, np.ndarray]:
+    """real_pairs from the floor's fixed key, once per (target, n, draws) in a process."""
+    cache_key = (target.spec, target.data is not None, n, draws)
+    if cache_key not in _PAIRS:
+        _PAIRS[cache_key] = real_pairs(target, n, draws)
+    return _PAIRS[cache_key]
+
+
 def real_pairs(target: Target, n: int, draws: int, seed: int = 20180101) -> dict[str, np.ndarray]:
     """The fit between `draws` pairs of independent real samples of size n: what a perfect generator scores.
 
@@ -126,7 +145,7 @@ def real_pairs(target: Target, n: int, draws: int, seed: int = 20180101) -> dict
 
 
 def _floor(target: Target, n: int, draws: int, exact_ks: bool = True) -> dict[str, dict[str, np.ndarray]]:
-    res = real_pairs(target, n, draws)
+    res = _pairs(target, n, draws)
     floor = {s: {"median": np.median(x, 0), "p95": np.percentile(x, 95, 0)} for s, x in res.items()}
     if exact_ks and target.data is None:
         law = stats.kstwo(round(n / 2))  # the p-value's law (ks_pvalue) for two samples of n
@@ -160,12 +179,13 @@ class Evaluator:
     def __init__(self, sample_fn, target: Target, n: int, block: int = 0):
         self.target, self.n, self.block = target, n, block
 
-        def one(state, step):
+        def one(state, step, draw):
             key = jax.random.fold_in(jax.random.fold_in(state["key"], 0x7FFFFFFF), step)  # apart from training keys
+            key = jnp.where(draw > 0, jax.random.fold_in(key, draw), key)  # draw 0: the step's own evaluation
             kf, kr = jax.random.split(key)
             return sample_fn(state, kf, n), target.reference(kr, n)
 
-        self._draw = jax.jit(jax.vmap(one, in_axes=(0, None)), compiler_options=ONE_SHOT)
+        self._draw = jax.jit(jax.vmap(one, in_axes=(0, None, None)), compiler_options=ONE_SHOT)
 
     def _size(self, replicates: int) -> int:
         """Replicates per block: `block`, or as many as block_size lets fit in memory."""
@@ -181,10 +201,11 @@ class Evaluator:
         states = jax.tree.map(_one_device, states)
         return [jax.tree.map(lambda x, i=i: x[i:i + size], states) for i in range(0, K, size)]
 
-    def __call__(self, states: dict, step: int) -> dict[str, np.ndarray]:
+    def __call__(self, states: dict, step: int, draw: int = 0) -> dict[str, np.ndarray]:
+        """draw > 0: another fresh draw of generated and real samples at the same step (distgan.auto averages some)."""
         parts = []
         for part in self._blocks(states):
-            fake, real = self._draw(part, step)
+            fake, real = self._draw(part, step, draw)
             parts.append(jax.device_get(_fit_many(_one_device(fake), _one_device(real))))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
@@ -199,8 +220,8 @@ class Evaluator:
         for rows in sorted({min(size, K), K % size} - {0}):  # a last, smaller block has programs of its own
             part = jax.tree.map(lambda x, rows=rows: jax.ShapeDtypeStruct((rows,) + x.shape[1:], x.dtype,
                                                                           sharding=x.sharding), shapes)
-            self._draw.lower(part, 0).compile()
-            samples = jax.eval_shape(self._draw, part, 0)  # fake, real: on the default device (_one_device)
+            self._draw.lower(part, 0, 0).compile()
+            samples = jax.eval_shape(self._draw, part, 0, 0)  # fake, real: on the default device (_one_device)
             _fit_many.lower(*(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in samples)).compile()
 
 

@@ -116,13 +116,17 @@ class Best:
         self.tree = tree or {"state": jax.device_get(states), "score": np.full(K, np.inf), "step": np.full(K, -1)}
 
     def update(self, states: dict, score: np.ndarray, step: int) -> None:
-        better = score < self.tree["score"]
-        if not better.any():
+        """Keep the states that score below their best so far."""
+        self.take(states, score < self.tree["score"], score, step)
+
+    def take(self, states: dict, keep: np.ndarray, score: np.ndarray, step: int) -> None:
+        """Keep the states of the replicates where `keep` (K,) is true, with their scores (distgan.auto chooses)."""
+        if not keep.any():
             return
-        pick = lambda b, s: np.where(better.reshape((-1,) + (1,) * (s.ndim - 1)), s, b)  # noqa: E731
+        pick = lambda b, s: np.where(keep.reshape((-1,) + (1,) * (s.ndim - 1)), s, b)  # noqa: E731
         self.tree = {"state": jax.tree.map(pick, self.tree["state"], jax.device_get(states)),
-                     "score": np.where(better, score, self.tree["score"]),
-                     "step": np.where(better, step, self.tree["step"])}
+                     "score": np.where(keep, score, self.tree["score"]),
+                     "step": np.where(keep, step, self.tree["step"])}
 
 
 def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments: dict,

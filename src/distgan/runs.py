@@ -328,9 +328,9 @@ class Run:
     """A trained run: its folder, config, target, GAN and the states of all replicates (leading axis K)."""
 
     def __init__(self, folder: Path, cfg: Config, target: Target, gan: GAN, states: dict,
-                 summary: dict | None = None):
+                 summary: dict | None = None, at: str = "last"):
         self.folder, self.cfg, self.target, self.gan, self.states = Path(folder), cfg, target, gan, states
-        self.at, self.step = "last", int(np.asarray(states["step"]).reshape(-1)[0])
+        self.at, self.step = at, int(np.asarray(states["step"]).reshape(-1)[0])
         self.summary = summary if summary is not None else self._read_summary()
         self._chunk = _chunk_sampler(gan)
 

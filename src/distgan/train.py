@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 
 from . import metrics
+from .auto import AutoSteps
 from .config import Config, ConfigError, validate
 from .console import Console, seed_line
 from .data import make_target
@@ -79,7 +80,7 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
         engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
         floor, target_moments = engine.compile(beside=lambda: (
             metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments()))
-        states, problems, step = engine.init(), Problems(t.replicates), 0
+        states, problems, step, meta = engine.init(), Problems(t.replicates), 0, {}
         best = Best(states)
         if resume and (out / CHECKPOINT).exists():
             tree, meta = load_checkpoint(out, {"state": states, "best": best.tree}, CHECKPOINT, cfg)
@@ -95,12 +96,14 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
         if step:
             console.say(f"resuming {out} at step {step} of {t.steps}")
         eval_every, checkpoint_every = _every(t.eval_every, t.log_every), _every(t.checkpoint_every, t.log_every)
+        auto = AutoSteps(cfg, target, t.replicates, _every(t.auto_every, t.log_every), meta.get("auto")) \
+            if t.auto_steps else None  # --steps auto: when to stop, cool down, and which state to keep
         result, logs, within, start, train_s = None, {}, None, step, 0.0
         with stop_on_signals([] if stop is None else stop) as stop:
             try:
                 if on_start is not None:
                     on_start()
-                while step < t.steps:
+                while step < t.steps and not (auto is not None and auto.done(step)):
                     n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
                     t0 = time.perf_counter()
                     states, logs, guard = engine.run(states, n)
@@ -110,18 +113,26 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
                     console.say(seed_line(step, logs))
                     for line in problems.update(step, logs, guard, target_moments):
                         console.say(line)
-                    evaluated = step % eval_every == 0 or step == t.steps
+                    evaluated = step % eval_every == 0 or step == t.steps or (auto is not None and auto.due(step))
                     if evaluated:
                         result = engine.evaluate(states, step)
                         within = metrics.within_floor(result, floor)
-                        best.update(states, fit_score(result, floor), step)
+                        if auto is None:
+                            best.update(states, fit_score(result, floor), step)
                         row.update(fit={k: v.tolist() for k, v in result.items()}, within_floor=within.tolist())
-                    save = (checkpoint_every and step % checkpoint_every == 0) or step == t.steps or bool(stop)
+                    if auto is not None and auto.due(step):  # averaged held-out draws set each replicate's rate
+                        states, fields, lines = auto.update(engine, states, step, result, floor, best)
+                        row.update(fields)
+                        for line in lines:
+                            console.say(line)
+                    end = step == t.steps or (auto is not None and auto.done(step))
+                    save = (checkpoint_every and step % checkpoint_every == 0) or end or bool(stop)
                     writer.add(row, flush=evaluated or save)
                     if save:
-                        writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step})
+                        writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step,
+                                                              **({"auto": auto.decision.meta()} if auto else {})})
                     console.update(n, step, train_s, within, evaluated)
-                    if stop and step < t.steps:
+                    if stop and not end:
                         name = SIGNALS.get(stop[0], f"signal {stop[0]}")
                         raise Interrupted(f"{name}: stopped at step {step} of {t.steps}", out, 128 + stop[0])
             finally:
@@ -129,15 +140,19 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
 
         if result is None:  # resumed a finished run whose summary was not written: evaluate its final state again
             result, logs = engine.evaluate(states, step), last_logs(read_jsonl(out / "metrics.jsonl"))
+        if auto is not None:  # the states each replicate keeps are the run's result, scored on a fresh draw
+            states, result = auto.kept(engine, best, step)
         summary = evaluate_run(cfg, gan, target, states, result, floor, target_moments, logs, problems.first_step,
                                best.tree)
+        if auto is not None:
+            summary["auto"] = auto.summary(best, step)
         summary["timing"] = {"compile_s": engine.compile_s, "train_s": train_s, "resumed_at": start,
                              "us_per_step": 1e6 * train_s / max(step - start, 1),
                              "replicate_steps_per_s": (step - start) * t.replicates / max(train_s, 1e-9),
                              "devices": engine.parts, "platform": jax.devices()[0].platform}
         with writer.resumable():
             write_json(out / "summary.json", summary)
-            run = Run(out, cfg, target, gan, states, summary)
+            run = Run(out, cfg, target, gan, states, summary, at="last" if auto is None else "best")
             if plots:
                 plot_run(run)
         return run
