@@ -57,7 +57,8 @@ def _every(steps: int, log_every: int) -> int:
 
 
 def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: bool | None = None,
-          plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None) -> Run:
+          plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None,
+          on_eval=None) -> Run:
     """Train cfg.train.replicates GANs of one config and write a run folder; returns the Run.
 
     echo prints the seed-style lines (None: quiet); progress shows a bar (None: when stderr is a terminal).
@@ -65,7 +66,9 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     bit-identical to the run left alone. Ctrl-C or SIGTERM writes a checkpoint at the last completed chunk and
     raises Interrupted. stop: a list shared with another thread, which appends a signal number to it to stop this
     run the same way. on_start: called once every check has passed and the program is compiled, just before the
-    first step (`train --compare` starts its second run there).
+    first step (`train --compare` starts its second run there). on_eval(step, result, floor): called at each
+    evaluation, once its metrics row and any checkpoint of that step are on disk (`distgan sweep` reports the fit
+    to its scheduler there).
     """
     cfg, t = validate(cfg), cfg.train
     target = make_target(cfg.target)  # bad targets and data files fail here, before anything is written
@@ -118,6 +121,8 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
                 writer.add(row, flush=evaluated or save)
                 if save:
                     writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step})
+                if evaluated and on_eval is not None:
+                    on_eval(step, result, floor)
                 console.update(n, step, train_s, within, evaluated)
                 if stop and step < t.steps:
                     name = SIGNALS.get(stop[0], f"signal {stop[0]}")
