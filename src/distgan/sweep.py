@@ -215,12 +215,13 @@ def _spec(path: Path, text: str, data: dict) -> Spec:
         config.apply_toml(base, file)
     for field, value in _fields(data.get("set", {}), "set").items():
         config.set_field(base, field, value)
-    for key, field in (("seeds", "train.replicates"), ("seed", "train.seed"), ("steps", "train.steps")):
-        if key in data:
-            try:
-                config.set_field(base, field, data[key])
-            except ConfigError as e:
-                raise ConfigError(f"{key}: {e.detail}") from None
+    base.train.replicates = _number(data, "seeds", base.train.replicates, int, 1)
+    base.train.seed = _number(data, "seed", base.train.seed, int, 0)
+    if "steps" in data:  # as --steps sets it
+        try:
+            config.set_field(base, "train.steps", data["steps"])
+        except ConfigError as e:
+            raise ConfigError(f"steps: {e.detail}") from None
     try:
         config.validate(base)
     except ConfigError as e:
@@ -345,14 +346,13 @@ def _difference(old: dict, new: dict) -> str:
     a, b = old.get("trials", []), new["trials"]
     if len(a) != len(b):
         return f"it has {len(a)} trials, this spec makes {len(b)}"
-    for x, y in zip(a, b):
-        if x["name"] != y["name"]:
-            return f"its trial {x['name']} is {y['name']} here"
-        for section, fields in y["config"].items():
-            for key, value in fields.items() if isinstance(fields, dict) else [(None, fields)]:
-                theirs = x["config"].get(section, {}).get(key) if key else x["config"].get(section)
-                if theirs != value:
-                    return f"trial {x['name']}: {section}{'.' + key if key else ''} is {theirs!r} there, {value!r} here"
+    for i, (x, y) in enumerate(zip(a, b)):
+        pairs = [(k, x["values"].get(k), v) for k, v in y["values"].items()] + [("target", x["target"], y["target"])]
+        pairs += [(f"{section}.{k}", x["config"].get(section, {}).get(k), v)
+                  for section, fields in y["config"].items() if isinstance(fields, dict) for k, v in fields.items()]
+        for key, theirs, ours in pairs + [("its name", x["name"], y["name"])]:
+            if theirs != ours:
+                return f"trial {i}: {key} is {theirs!r} there, {ours!r} here"
     return "its record differs"
 
 

@@ -1,0 +1,161 @@
+"""distgan sweep: bad specs are refused in one line before Ray starts; the trial grid; a tiny sweep on one local Ray
+runtime, killed with SIGKILL after its first trial and run again, ends with every trial once and the finished one
+untouched; a changed spec on its folder is refused."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+import warnings
+
+import jax
+import pytest
+
+from distgan import config, presets, sweep
+from distgan.cli import main
+from runhelp import env
+
+TOP = """preset = "seed"
+seeds = 2
+steps = 40
+plots = false
+"""
+SET = """[set]
+"model.g_hidden" = 4
+"model.d_hidden" = 4
+"eval.n_samples" = 200
+"eval.floor_draws" = 4
+"train.log_every" = 20
+"train.eval_every" = 20
+"""
+# two axes that leave the compiled programs alone (a constant schedule does not depend on steps): the trials share
+# them through the compilation cache, so the test pays for compiling once
+GRID = """[axes]
+"train.steps" = [40, 60]
+"train.checkpoint_every" = [0, 20]
+"""
+
+
+def tiny(top: str = "", axes: str = GRID) -> str:
+    """The tiny spec: 2 seeds of a 4-wide seed preset for 40 steps, with more top-level keys and the axes."""
+    return TOP + top + SET + axes
+
+
+COLUMNS = ["train.steps", "train.checkpoint_every", "target", "ks_ratio_median", "ks_ratio_p90", "w1_ratio_median",
+           "w1_ratio_p90", "within_floor", "collapsed", "diverged", "seconds"]
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Ray must not be started: connecting fails the test."""
+    def connect(address):
+        raise AssertionError("Ray was started")
+    monkeypatch.setattr(sweep, "connect", connect)
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, words", [
+    (tiny(axes='[axes]\n"train.dlr" = [1e-3]\n'), "unknown config key 'train.dlr'"),
+    (tiny(axes='[axes]\n"train.d_lr" = []\n'), "axes: train.d_lr: empty list"),
+    (tiny(axes='[axes]\n"train.batch_size" = [16, "big"]\n'), "axes: train.batch_size: expected an integer, got 'big'"),
+    (tiny(axes='[axes]\n"train.batch_size" = {uniform = [16, 64]}\n'), "uniform does not fit a field of type int"),
+    (tiny(axes='[axes]\n"train.r1" = {loguniform = [0.1, 10]}\n'), "samples: a random axis needs"),
+    (tiny(axes='[axes]\n"train.seed" = [0, 1]\n'), "train.seed: set by the spec's seeds and seed"),
+    (tiny(axes='[axes]\n"train.d_lr" = [-1e-3]\n'), "train.d_lr: expected a positive value"),
+    (tiny().replace("seeds = 2", "seeds = 0"), "seeds: expected a whole number in [1, inf], got 0"),
+    (tiny().replace("steps = 40", 'steps = "many"'), "steps: expected an integer, got 'many'"),
+    (tiny('targets = ["gaussian:mean=4,sd=1"]\n'), "sd"),
+    (tiny("axis = 3\n"), "unknown key 'axis'"),
+])
+def test_a_bad_spec_is_one_line_and_exit_2_before_ray(tmp_path, capsys, no_ray, text, words):
+    spec = write(tmp_path / "bad.toml", text)
+    code = main(["sweep", str(spec), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"distgan: error: {spec}: ") and words in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_grid_crosses_targets_axes_and_random_points(tmp_path):
+    spec = sweep.load_spec(write(tmp_path / "s.toml", tiny('targets = ["gaussian", "uniform"]\nsamples = 3\n',
+                                                           '[axes]\n"train.d_lr,train.g_lr" = [2e-4, 1e-3]\n'
+                                                           '"train.r1" = {loguniform = [0.1, 10]}\n'
+                                                           '"model.noise_dim" = {randint = [1, 4]}\n')))
+    trials = sweep.make_trials(spec)
+    assert len(trials) == 2 * 2 * 3 and len({t.name for t in trials}) == 12
+    assert trials[0].name.startswith("000-d_lr,g_lr=0.0002-r1=") and trials[0].name.endswith("-gaussian")
+    for t in trials:  # one axis value sets both learning rates; draws are in range, kept to 4 digits
+        assert t.cfg.train.d_lr == t.cfg.train.g_lr == t.values["train.d_lr,train.g_lr"]
+        assert 0.1 <= t.cfg.train.r1 <= 10 and float(f"{t.cfg.train.r1:.4g}") == t.cfg.train.r1
+        assert 1 <= t.cfg.model.noise_dim <= 4 and t.cfg.train.replicates == 2 and t.cfg.train.steps == 40
+    # the same random points for every grid point and target, and again on a second reading
+    assert [t.values["train.r1"] for t in trials[:3]] == [t.values["train.r1"] for t in trials[9:]]
+    assert [t.cfg for t in sweep.make_trials(sweep.load_spec(spec.path))] == [t.cfg for t in trials]
+
+
+@pytest.fixture(scope="session")
+def ray_address():
+    """One local Ray runtime for the test session (2 CPUs, no dashboard, a small object store): its address."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.tune")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 << 20, log_to_driver=False,
+                 logging_level="error")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_path, request, monkeypatch):
+    spec, out = write(tmp_path / "tiny.toml", tiny()), tmp_path / "sweep"
+    # the sweep in another process on the session's Ray runtime, killed once a trial is in place
+    cache = {"DISTGAN_XLA_CACHE": jax.config.jax_compilation_cache_dir}  # this session's, as the second run's
+    with open(tmp_path / "first.log", "wb") as log:
+        first = subprocess.Popen([sys.executable, "-m", "distgan", "sweep", str(spec), "--out", str(out),
+                                  "--address", ray_address], env={**env(request), **cache}, stdout=log,
+                                 stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        while not list(out.glob("*/trial.json")):
+            assert first.poll() is None and time.monotonic() - t0 < 180, (tmp_path / "first.log").read_text()
+            time.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    kept = {p.parent.name: (p.stat().st_ino, p.read_text()) for p in out.glob("*/trial.json")}
+
+    lines = []
+    rows, failures = sweep.run(sweep.load_spec(spec), out, echo=lines.append)  # this process's Ray runtime
+    assert failures == [] and f"{len(kept)} of 4 trials already finished, skipped" in lines[0]
+    with open(out / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    names = [r["trial"] for r in table]
+    assert len(table) == 4 and sorted(names) == sorted(set(names)) == sorted(t.name for t in sweep.make_trials(
+        sweep.load_spec(spec)))
+    assert list(table[0])[:len(COLUMNS)] == COLUMNS
+    assert {(int(r["train.steps"]), int(r["train.checkpoint_every"])) for r in table} == \
+        {(a, b) for a in (40, 60) for b in (0, 20)}
+    for r in table:
+        assert float(r["ks_ratio_median"]) > 0 and 0 <= int(r["within_floor"]) <= 2 and float(r["seconds"]) > 0
+    for name, (inode, text) in kept.items():  # the finished trial was not trained again
+        assert (out / name / "trial.json").stat().st_ino == inode and (out / name / "trial.json").read_text() == text
+    assert list((out / ".partial").iterdir()) == []
+    for name in names:  # each trial folder is a whole run of its 2 seeds
+        assert (out / name / "summary.json").exists() and (out / name / "checkpoint.safetensors").exists()
+
+    best = tomllib.loads((out / "best.toml").read_text())  # ready for --config
+    cfg = presets.get(best["preset"])
+    config.apply_toml(cfg, out / "best.toml")
+    assert config.validate(cfg).train.replicates == 2 and cfg.model.g_hidden == 4
+
+    # the same folder with another spec: refused in one line, before Ray
+    monkeypatch.setattr(sweep, "connect", lambda address: pytest.fail("Ray was started"))
+    other = write(tmp_path / "other.toml", tiny(axes=GRID.replace("60", "80")))
+    with pytest.raises(config.ConfigError, match=r"holds a sweep made from another spec \(trial 2: train.steps is 60 "
+                       r"there, 80 here\)"):
+        sweep.run(sweep.load_spec(other), out)
+    assert os.listdir(out / ".partial") == []
