@@ -1,8 +1,9 @@
 """distgan sweep: bad specs are refused in one line before Ray starts; the trial grid; a tiny sweep on one local Ray
-runtime, killed with SIGKILL after its first trial and run again, ends with every trial once and the finished one
-untouched; a changed spec on its folder is refused."""
+runtime, with ASHA, killed with SIGKILL after its first trial and run again, ends with every trial once and the
+finished one untouched; a changed spec on its folder is refused."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -31,12 +32,15 @@ SET = """[set]
 "train.log_every" = 20
 "train.eval_every" = 20
 """
-# two axes that leave the compiled programs alone (a constant schedule does not depend on steps): the trials share
-# them through the compilation cache, so the test pays for compiling once
+# two axes that leave the compiled programs alone (the seed's constant schedule does not depend on steps, and
+# without an EMA its warm-up is unused): the trials share them through the compilation cache, so the test compiles
+# once
 GRID = """[axes]
 "train.steps" = [40, 60]
-"train.checkpoint_every" = [0, 20]
+"train.ema_warmup_k" = [5.0, 10.0]
 """
+
+ASHA = "asha = {grace_steps = 20, reduction_factor = 2}\n"  # may stop a trial at step 20, its first evaluation
 
 
 def tiny(top: str = "", axes: str = GRID) -> str:
@@ -44,7 +48,7 @@ def tiny(top: str = "", axes: str = GRID) -> str:
     return TOP + top + SET + axes
 
 
-COLUMNS = ["train.steps", "train.checkpoint_every", "target", "ks_ratio_median", "ks_ratio_p90", "w1_ratio_median",
+COLUMNS = ["train.steps", "train.ema_warmup_k", "target", "ks_ratio_median", "ks_ratio_p90", "w1_ratio_median",
            "w1_ratio_p90", "within_floor", "collapsed", "diverged", "seconds"]
 
 
@@ -113,7 +117,7 @@ def ray_address():
 
 
 def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_path, request, monkeypatch):
-    spec, out = write(tmp_path / "tiny.toml", tiny()), tmp_path / "sweep"
+    spec, out = write(tmp_path / "tiny.toml", tiny(ASHA)), tmp_path / "sweep"
     # the sweep in another process on the session's Ray runtime, killed once a trial is in place
     cache = {"DISTGAN_XLA_CACHE": jax.config.jax_compilation_cache_dir}  # this session's, as the second run's
     with open(tmp_path / "first.log", "wb") as log:
@@ -137,15 +141,20 @@ def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_pat
     assert len(table) == 4 and sorted(names) == sorted(set(names)) == sorted(t.name for t in sweep.make_trials(
         sweep.load_spec(spec)))
     assert list(table[0])[:len(COLUMNS)] == COLUMNS
-    assert {(int(r["train.steps"]), int(r["train.checkpoint_every"])) for r in table} == \
-        {(a, b) for a in (40, 60) for b in (0, 20)}
+    assert {(int(r["train.steps"]), float(r["train.ema_warmup_k"])) for r in table} == \
+        {(a, b) for a in (40, 60) for b in (5.0, 10.0)}
     for r in table:
         assert float(r["ks_ratio_median"]) > 0 and 0 <= int(r["within_floor"]) <= 2 and float(r["seconds"]) > 0
     for name, (inode, text) in kept.items():  # the finished trial was not trained again
         assert (out / name / "trial.json").stat().st_ino == inode and (out / name / "trial.json").read_text() == text
     assert list((out / ".partial").iterdir()) == []
-    for name in names:  # each trial folder is a whole run of its 2 seeds
-        assert (out / name / "summary.json").exists() and (out / name / "checkpoint.safetensors").exists()
+    for r in table:  # each trial folder is a whole run of its 2 seeds, or one ASHA stopped at an evaluation
+        folder, stopped = out / r["trial"], r["stopped_at"]
+        if stopped:
+            assert int(stopped) == 20 and (folder / "checkpoint.json").exists()
+            assert json.loads((folder / "checkpoint.json").read_text())["step"] == 20
+        else:
+            assert json.loads((folder / "summary.json").read_text())["table"]["replicates"] == 2
 
     best = tomllib.loads((out / "best.toml").read_text())  # ready for --config
     cfg = presets.get(best["preset"])
@@ -154,7 +163,7 @@ def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_pat
 
     # the same folder with another spec: refused in one line, before Ray
     monkeypatch.setattr(sweep, "connect", lambda address: pytest.fail("Ray was started"))
-    other = write(tmp_path / "other.toml", tiny(axes=GRID.replace("60", "80")))
+    other = write(tmp_path / "other.toml", tiny(ASHA, GRID.replace("60", "80")))
     with pytest.raises(config.ConfigError, match=r"holds a sweep made from another spec \(trial 2: train.steps is 60 "
                        r"there, 80 here\)"):
         sweep.run(sweep.load_spec(other), out)

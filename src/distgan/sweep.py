@@ -325,7 +325,7 @@ def make_trials(spec: Spec) -> list[Trial]:
                         checked.add(key)
                 except ConfigError as e:
                     raise ConfigError(f"trial {name}: {e}") from None
-                if spec.asha:  # a checkpoint at every evaluation: a trial stopped there keeps its state
+                if spec.asha and not cfg.train.checkpoint_every:  # a trial stopped at an evaluation keeps its state
                     cfg.train.checkpoint_every = cfg.train.eval_every
                 trials.append(Trial(len(trials), name, values, label, cfg))
     return trials
