@@ -91,7 +91,7 @@ def test_the_grid_crosses_targets_axes_and_random_points(tmp_path):
                                                            '[axes]\n"train.d_lr,train.g_lr" = [2e-4, 1e-3]\n'
                                                            '"train.r1" = {loguniform = [0.1, 10]}\n'
                                                            '"model.noise_dim" = {randint = [1, 4]}\n')))
-    trials = sweep.make_trials(spec)
+    trials = spec.trials
     assert len(trials) == 2 * 2 * 3 and len({t.name for t in trials}) == 12
     assert trials[0].name.startswith("000-d_lr,g_lr=0.0002-r1=") and trials[0].name.endswith("-gaussian")
     for t in trials:  # one axis value sets both learning rates; draws are in range, kept to 4 digits
@@ -100,7 +100,7 @@ def test_the_grid_crosses_targets_axes_and_random_points(tmp_path):
         assert 1 <= t.cfg.model.noise_dim <= 4 and t.cfg.train.replicates == 2 and t.cfg.train.steps == 40
     # the same random points for every grid point and target, and again on a second reading
     assert [t.values["train.r1"] for t in trials[:3]] == [t.values["train.r1"] for t in trials[9:]]
-    assert [t.cfg for t in sweep.make_trials(sweep.load_spec(spec.path))] == [t.cfg for t in trials]
+    assert [t.cfg for t in sweep.load_spec(spec.path).trials] == [t.cfg for t in trials]
 
 
 @pytest.fixture(scope="session")
@@ -138,8 +138,8 @@ def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_pat
     with open(out / "results.csv") as f:
         table = list(csv.DictReader(f))
     names = [r["trial"] for r in table]
-    assert len(table) == 4 and sorted(names) == sorted(set(names)) == sorted(t.name for t in sweep.make_trials(
-        sweep.load_spec(spec)))
+    assert len(table) == 4 and sorted(names) == sorted(set(names)) == sorted(t.name for t in
+                                                                          sweep.load_spec(spec).trials)
     assert list(table[0])[:len(COLUMNS)] == COLUMNS
     assert {(int(r["train.steps"]), float(r["train.ema_warmup_k"])) for r in table} == \
         {(a, b) for a in (40, 60) for b in (5.0, 10.0)}

@@ -306,7 +306,7 @@ def cmd_sweep(args) -> int:
         out.parent.mkdir(exist_ok=True)
     use_compile_cache()  # the trials share it
     rows, failures = sweep.run(spec, out, args.address)
-    print(f"{len(rows)} of {len(sweep.make_trials(spec))} trials finished; ranked by the larger of the median KS "
+    print(f"{len(rows)} of {len(spec.trials)} trials finished; ranked by the larger of the median KS "
           "and W1 ratios over seeds (1 = sampling noise):")
     for line in sweep.format_results(spec, rows):
         print("  " + line)

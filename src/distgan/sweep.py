@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import fcntl
 import io
 import itertools
@@ -75,6 +76,7 @@ class Spec:
     plots: bool = True
     cpus_per_trial: float = 1.0
     gpus_per_trial: float | None = None  # None: GPU_SHARE where the cluster has GPUs, else 0
+    trials: list[Trial] = dataclasses.field(default_factory=list)  # make_trials(spec): load_spec checks each
 
     def __repr__(self):
         return f"Spec({str(self.path)!r}, axes={list(self.axes)}, targets={len(self.targets)}, " \
@@ -206,15 +208,21 @@ def _spec(path: Path, text: str, data: dict) -> Spec:
         if not isinstance(file, str):
             raise ConfigError(f"config: expected a file name, got {file!r}")
         file = path.parent / file
-        if name is None and file.is_file():
-            name = tomllib.loads(file.read_text()).get("preset") if file.suffix == ".toml" else None
+        if name is None:
+            try:
+                name = tomllib.loads(file.read_text()).get("preset")
+            except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+                pass  # apply_toml below says what is wrong with the file
     if name is not None and not isinstance(name, str):
         raise ConfigError(f"preset: expected a preset name, got {name!r}")
     base = presets.get(name or "default")
     if file is not None:
         config.apply_toml(base, file)
-    for field, value in _fields(data.get("set", {}), "set").items():
-        config.set_field(base, field, value)
+    try:
+        for key, value in _fields(data.get("set", {}), "set").items():
+            config.set_field(base, key, value)
+    except ConfigError as e:
+        raise ConfigError(f"set: {e}") from None
     base.train.replicates = _number(data, "seeds", base.train.replicates, int, 1)
     base.train.seed = _number(data, "seed", base.train.seed, int, 0)
     if "steps" in data:  # as --steps sets it
@@ -259,7 +267,7 @@ def _spec(path: Path, text: str, data: dict) -> Spec:
                 search_seed=_number(data, "search_seed", 0, int, 0), asha=asha or None, plots=plots,
                 cpus_per_trial=_number(data, "cpus_per_trial", 1, float, 0.01),
                 gpus_per_trial=None if gpus is None else _number(data, "gpus_per_trial", 0, float, 0, 1))
-    make_trials(spec)  # every trial's config and target checked here, before anything runs
+    spec.trials = make_trials(spec)  # every trial's config and target checked here, before anything runs
     return spec
 
 
@@ -333,10 +341,10 @@ def make_trials(spec: Spec) -> list[Trial]:
 
 # --- the sweep folder --------------------------------------------------------------------------------------------
 
-def _record(spec: Spec, trials: list[Trial]) -> dict:
+def _record(spec: Spec) -> dict:
     """What a rerun must find unchanged in sweep.json: every trial's name, values and resolved config, and ASHA."""
     return {"asha": spec.asha, "trials": [{"name": t.name, "values": t.values, "target": t.target,
-                                           "config": config.to_dict(t.cfg)} for t in trials]}
+                                           "config": config.to_dict(t.cfg)} for t in spec.trials]}
 
 
 def _difference(old: dict, new: dict) -> str:
@@ -372,23 +380,24 @@ def _lock(out: Path):
     return f
 
 
-def prepare(spec: Spec, trials: list[Trial], out: Path):
+def prepare(spec: Spec, out: Path):
     """Claim the sweep folder: new, or the same sweep's (another spec's is refused in one line). Clears what killed
     attempts left in .partial/ and .tune/. Returns the lock, held until it is closed."""
-    record = json.loads(dumps_json(_record(spec, trials)))  # as it reads back from sweep.json
-    saved = out / "sweep.json"
-    if saved.exists():
-        old = read_json(saved, "sweep record")
-        if old != record:
-            raise ConfigError(f"{out}: holds a sweep made from another spec ({_difference(old, record)}); "
-                              f"rerun it with its own spec ({out / 'sweep.toml'}) or choose another --out", "out")
-    elif out.exists() and (not out.is_dir() or set(p.name for p in out.iterdir()) - {".lock"}):
+    if out.exists() and not (out / "sweep.json").exists() and (
+            not out.is_dir() or {p.name for p in out.iterdir()} - {".lock"}):
         raise ConfigError(f"{out}: exists and is not a sweep folder (no sweep.json): choose another --out", "out")
-    elif not out.parent.is_dir():
+    if not out.parent.is_dir():
         raise ConfigError(f"{out}: parent directory {out.parent} does not exist", "out")
     out.mkdir(exist_ok=True)
     lock = _lock(out)
-    if not saved.exists():
+    record, saved = json.loads(dumps_json(_record(spec))), out / "sweep.json"  # as it reads back from JSON
+    if saved.exists():
+        old = read_json(saved, "sweep record")
+        if old != record:
+            lock.close()
+            raise ConfigError(f"{out}: holds a sweep made from another spec ({_difference(old, record)}); "
+                              f"rerun it with its own spec ({out / 'sweep.toml'}) or choose another --out", "out")
+    else:
         atomic_write(out / "sweep.toml", spec.text)
         write_json(saved, record)
     for folder in (PARTIAL, TUNE):
@@ -445,9 +454,9 @@ def fit_row(result: dict, floor: dict, target_moments: dict) -> dict:
             "collapsed": sum("collapsed" in p for p in problems), "diverged": sum("diverged" in p for p in problems)}
 
 
-def write_results(spec: Spec, trials: list[Trial], out: Path) -> list[dict]:
+def write_results(spec: Spec, out: Path) -> list[dict]:
     """results.csv from the finished trials' rows (one per trial, in trial order), best.toml and sweep.png."""
-    rows = done(out, trials)
+    rows = done(out, spec.trials)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, columns(spec), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -456,7 +465,7 @@ def write_results(spec: Spec, trials: list[Trial], out: Path) -> list[dict]:
     finished = [r for r in rows if not r.get("stopped_at")]
     if finished:
         best = min(finished, key=fit)
-        cfg = next(t.cfg for t in trials if t.name == best["trial"])
+        cfg = next(t.cfg for t in spec.trials if t.name == best["trial"])
         atomic_write(out / "best.toml", f"# the best trial of {out}: {best['trial']}, KS ratio median "
                                         f"{best['ks_ratio_median']:.2f}, W1 ratio median {best['w1_ratio_median']:.2f}"
                                         f"\n# distgan train --config best.toml (--replicates 1 for one seed)\n"
@@ -542,8 +551,7 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def run_on_ray(spec: Spec, trials: list[Trial], todo: list[Trial], out: Path, address: str | None = None,
-               echo=print) -> list[str]:
+def run_on_ray(spec: Spec, todo: list[Trial], out: Path, address: str | None = None, echo=print) -> list[str]:
     """Run the trials `todo` as Ray Tune trials; each finished one is in place, and results.csv rewritten, as it
     ends. Returns one line per failed trial."""
     started = connect(address)
@@ -551,7 +559,8 @@ def run_on_ray(spec: Spec, trials: list[Trial], todo: list[Trial], out: Path, ad
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    failures, count, points = [], [len(trials) - len(todo)], trials
+    points = spec.trials
+    failures, count = [], [len(points) - len(todo)]
     try:
         resources = ray.cluster_resources()
         gpus = spec.gpus_per_trial if spec.gpus_per_trial is not None else GPU_SHARE if resources.get("GPU") else 0
@@ -560,7 +569,7 @@ def run_on_ray(spec: Spec, trials: list[Trial], todo: list[Trial], out: Path, ad
                 raise ConfigError(f"{spec.path}: a trial asks for {want:g} {kind}s but the Ray cluster has "
                                   f"{resources.get(kind, 0):g}")
         where = f"Ray at {address}" if address else "a local Ray runtime"
-        echo(f"sweep {spec.path}: {len(todo)} of {len(trials)} trials to run, {spec.base.train.replicates} seeds each, "
+        echo(f"sweep {spec.path}: {len(todo)} of {len(points)} trials to run, {spec.base.train.replicates} seeds each, "
              f"on {where} ({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs; per trial "
              f"{spec.cpus_per_trial:g} CPU{f', {gpus:g} GPU' if gpus else ''})")
 
@@ -583,7 +592,7 @@ def run_on_ray(spec: Spec, trials: list[Trial], todo: list[Trial], out: Path, ad
                          f"{row['ks_ratio_p90']:.2f}, W1 {row['w1_ratio_median']:.2f}/{row['w1_ratio_p90']:.2f} "
                          f"(median/p90), {row['within_floor']}/{t.cfg.train.replicates} within the floor, "
                          f"{row['seconds']:.1f} s{stopped}")
-                    write_results(spec, points, out)
+                    write_results(spec, out)
 
             def on_trial_error(self, iteration, trials, trial, **info):
                 t = points[trial.config["trial"]]
@@ -595,13 +604,13 @@ def run_on_ray(spec: Spec, trials: list[Trial], todo: list[Trial], out: Path, ad
         scheduler = None
         if spec.asha:
             scheduler = ASHAScheduler(time_attr="step", metric="fit", mode="min",
-                                      max_t=max(t.cfg.train.steps for t in trials),
+                                      max_t=max(t.cfg.train.steps for t in points),
                                       grace_period=spec.asha["grace_steps"],
                                       reduction_factor=spec.asha["reduction_factor"])
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the run folders are the record
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's own reporter, which verbose=0 silences
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, trials=trials, out=str(out), plots=spec.plots, asha=bool(spec.asha),
+            tune.with_parameters(run_trial, trials=points, out=str(out), plots=spec.plots, asha=bool(spec.asha),
                                  cpus=spec.cpus_per_trial, gpus=gpus, cache=jax.config.jax_compilation_cache_dir or ""),
             {"cpu": spec.cpus_per_trial, "gpu": gpus})
         tuner = tune.Tuner(
@@ -619,13 +628,12 @@ def run_on_ray(spec: Spec, trials: list[Trial], todo: list[Trial], out: Path, ad
 def run(spec: Spec, out: str | Path, address: str | None = None, echo=print) -> tuple[list[dict], list[str]]:
     """Run a sweep into `out`, or continue it there: (every finished trial's row, a line per failed trial)."""
     out = Path(out).resolve()
-    trials = make_trials(spec)
-    lock = prepare(spec, trials, out)
+    lock = prepare(spec, out)
     try:
-        todo = [t for t in trials if not (out / t.name / TRIAL_JSON).exists()]
-        if len(todo) < len(trials):
-            echo(f"{out}: {len(trials) - len(todo)} of {len(trials)} trials already finished, skipped")
-        failures = run_on_ray(spec, trials, todo, out, address, echo) if todo else []
-        return write_results(spec, trials, out), failures
+        todo = [t for t in spec.trials if not (out / t.name / TRIAL_JSON).exists()]
+        if len(todo) < len(spec.trials):
+            echo(f"{out}: {len(spec.trials) - len(todo)} of {len(spec.trials)} trials already finished, skipped")
+        failures = run_on_ray(spec, todo, out, address, echo) if todo else []
+        return write_results(spec, out), failures
     finally:
         lock.close()
