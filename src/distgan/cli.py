@@ -314,6 +314,10 @@ def cmd_sweep(args) -> int:
     if failures:
         print(f"distgan: {len(failures)} trial(s) failed; run the same command again to retry them", file=sys.stderr)
         return 1
+    if len(rows) < len(spec.trials):  # Ctrl-C: Tune stops the trials under way
+        print(f"distgan: stopped with {len(spec.trials) - len(rows)} trial(s) unfinished; run the same command again "
+              "to finish them", file=sys.stderr)
+        return 130
     return 0
 
 

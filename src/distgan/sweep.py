@@ -512,12 +512,12 @@ def run_trial(params: dict, trials: list[Trial], out: str, plots: bool, asha: bo
         jax.config.update("jax_compilation_cache_dir", cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
     partial = out / PARTIAL / f"{trial.name}.{uuid.uuid4().hex[:8]}"
-    t0, steps, moments = time.perf_counter(), trial.cfg.train.steps, []
+    t0, steps = time.perf_counter(), trial.cfg.train.steps
+    moments = make_target(trial.cfg.target).moments() if asha else None  # to name collapsed and diverged seeds
 
     def on_eval(step, result, floor):
         if asha and step < steps:
-            moments[:] = moments or [make_target(trial.cfg.target).moments()]
-            row = fit_row(result, floor, moments[0])
+            row = fit_row(result, floor, moments)
             tune.report({"step": step, "fit": fit(row), "row": row, "partial": str(partial),
                          "seconds": time.perf_counter() - t0})
 
@@ -546,7 +546,8 @@ def connect(address: str | None) -> bool:
         if address:
             ray.init(address=address, **quiet)
         else:  # a small object store: trials pass configs and rows only
-            ray.init(num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False,
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            ray.init(num_cpus=cores, include_dashboard=False,
                      object_store_memory=100 << 20, **quiet)
     return True
 
