@@ -11,13 +11,13 @@ import sys
 import time
 import tomllib
 import warnings
+from pathlib import Path
 
 import jax
 import pytest
 
 from distgan import config, presets, sweep
 from distgan.cli import main
-from runhelp import env
 
 TOP = """preset = "seed"
 seeds = 2
@@ -116,14 +116,14 @@ def ray_address():
     ray.shutdown()
 
 
-def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_path, request, monkeypatch):
+def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_path, monkeypatch):
     spec, out = write(tmp_path / "tiny.toml", tiny(ASHA)), tmp_path / "sweep"
     # the sweep in another process on the session's Ray runtime, killed once a trial is in place
-    cache = {"DISTGAN_XLA_CACHE": jax.config.jax_compilation_cache_dir}  # this session's, as the second run's
+    env = {**os.environ, "PYTHONPATH": str(Path(sweep.__file__).parents[1]),
+           "DISTGAN_XLA_CACHE": jax.config.jax_compilation_cache_dir}  # this session's, as the second run's
     with open(tmp_path / "first.log", "wb") as log:
         first = subprocess.Popen([sys.executable, "-m", "distgan", "sweep", str(spec), "--out", str(out),
-                                  "--address", ray_address], env={**env(request), **cache}, stdout=log,
-                                 stderr=subprocess.STDOUT)
+                                  "--address", ray_address], env=env, stdout=log, stderr=subprocess.STDOUT)
         t0 = time.monotonic()
         while not list(out.glob("*/trial.json")):
             assert first.poll() is None and time.monotonic() - t0 < 180, (tmp_path / "first.log").read_text()
@@ -168,3 +168,26 @@ def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_pat
                        r"there, 80 here\)"):
         sweep.run(sweep.load_spec(other), out)
     assert os.listdir(out / ".partial") == []
+
+
+def test_results_rank_the_finished_trials_and_best_is_one_that_ran_to_the_end(tmp_path):
+    spec = sweep.load_spec(write(tmp_path / "s.toml", tiny().replace("plots = false", "plots = true")))
+    fits = {0: (1.3, 1.1, None), 1: (0.9, 1.0, None), 3: (0.8, 0.7, 20)}  # trial: KS, W1 medians, stopped_at
+    for i, (ks, w1, stopped) in fits.items():  # three trials finished (one stopped by ASHA), one still to run
+        t = spec.trials[i]
+        (tmp_path / t.name).mkdir()
+        row = {**t.values, "target": t.target, "ks_ratio_median": ks, "ks_ratio_p90": 2 * ks, "w1_ratio_median": w1,
+               "w1_ratio_p90": 2 * w1, "within_floor": 1, "collapsed": 0, "diverged": 0, "seconds": 1.5,
+               "stopped_at": stopped, "trial": t.name}
+        (tmp_path / t.name / "trial.json").write_text(json.dumps(row))
+    rows = sweep.write_results(spec, tmp_path)
+    with open(tmp_path / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["trial"] for r in table] == [spec.trials[i].name for i in (0, 1, 3)]  # trial order
+    assert list(table[0]) == COLUMNS + ["stopped_at", "trial"] and [r["stopped_at"] for r in table] == ["", "", "20"]
+    ranked = sweep.format_results(spec, rows)
+    assert ranked[0].split() == ["rank", "steps", "ema_warmup_k", "KS", "med/p90", "W1", "med/p90", "within", "coll",
+                                 "div", "seconds", "stopped"]
+    assert [line.split()[0] for line in ranked[1:]] == ["1", "2", "3"] and ranked[1].endswith("20")  # by fit
+    assert spec.trials[1].name in (tmp_path / "best.toml").read_text().splitlines()[0]  # the best that ran to the end
+    assert (tmp_path / "sweep.png").stat().st_size > 10_000
