@@ -402,7 +402,7 @@ def prepare(spec: Spec, out: Path):
         write_json(saved, record)
     for folder in (PARTIAL, TUNE):
         shutil.rmtree(out / folder, ignore_errors=True)
-    (out / PARTIAL).mkdir()
+    (out / PARTIAL).mkdir(exist_ok=True)
     return lock
 
 
