@@ -29,8 +29,8 @@ from .train import Interrupted, train
 # config fields and arguments the library names in its errors -> the flag that sets them here
 FLAGS = {"preset": "--preset", "target.spec": "--target", "target.data": "--data", "target.columns": "--columns",
          "train.steps": "--steps", "train.seed": "--seed", "train.replicates": "--replicates", "out": "--out",
-         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o"}
-ARGUMENTS = ("out", "device", "replicate", "at", "output")  # set by flags alone, never by a config field
+         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o", "address": "--address"}
+ARGUMENTS = ("out", "device", "replicate", "at", "output", "address")  # set by flags alone, never by a config field
 
 
 class _Parser(argparse.ArgumentParser):

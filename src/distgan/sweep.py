@@ -543,12 +543,17 @@ def connect(address: str | None) -> bool:
     quiet = {"log_to_driver": False, "logging_level": "error", "configure_logging": True}
     with warnings.catch_warnings():  # JAX warns of any fork; Ray's fork is subprocess's, an exec straight after
         warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
-        if address:
-            ray.init(address=address, **quiet)
-        else:  # a small object store: trials pass configs and rows only
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            ray.init(num_cpus=cores, include_dashboard=False,
-                     object_store_memory=100 << 20, **quiet)
+        try:
+            if address:
+                ray.init(address=address, **quiet)
+            else:  # a small object store: trials pass configs and rows only
+                cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+                ray.init(num_cpus=cores, include_dashboard=False, object_store_memory=100 << 20, **quiet)
+        except Exception as e:  # noqa: BLE001  (Ray raises plain Exceptions: no cluster there, a start that timed out)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            if address:
+                raise ConfigError(f"cannot join the Ray cluster at {address}: {first}", "address") from None
+            raise ConfigError(f"Ray did not start: {first}") from None
     return True
 
 
