@@ -93,6 +93,9 @@ class Trial:
     target: str
     cfg: Config
 
+    def __repr__(self):
+        return f"Trial({self.name!r}, target={self.target!r}, seeds={self.cfg.train.replicates})"
+
 
 # --- the spec ------------------------------------------------------------------------------------------------
 
