@@ -312,7 +312,8 @@ def cmd_sweep(args) -> int:
         print("  " + line)
     print(f"sweep folder: {out} (results.csv, best.toml{', sweep.png' if spec.plots and spec.axes else ''})")
     if failures:
-        print(f"distgan: {len(failures)} trial(s) failed; run the same command again to retry them", file=sys.stderr)
+        print(f"distgan: {len(spec.trials) - len(rows)} trial(s) unfinished ({'; '.join(failures)[:300]}); run the "
+              "same command again to finish them", file=sys.stderr)
         return 1
     if len(rows) < len(spec.trials):  # Ctrl-C: Tune stops the trials under way
         print(f"distgan: stopped with {len(spec.trials) - len(rows)} trial(s) unfinished; run the same command again "

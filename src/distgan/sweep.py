@@ -627,7 +627,12 @@ def run_on_ray(spec: Spec, todo: list[Trial], out: Path, address: str | None = N
             tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
             run_config=tune.RunConfig(name="tune", storage_path=str(out / TUNE), verbose=0, callbacks=[Record()],
                                       failure_config=tune.FailureConfig(max_failures=0)))
-        tuner.fit()
+        try:
+            tuner.fit()
+        except Exception as e:  # noqa: BLE001  (Tune gives up on the sweep: e.g. the node ran out of memory)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            failures.append(f"Ray Tune stopped the sweep: {first}")
+            echo(failures[-1])
     finally:
         if started:
             ray.shutdown()
