@@ -29,6 +29,7 @@ import fcntl
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import re
@@ -606,8 +607,8 @@ def run_on_ray(spec: Spec, todo: list[Trial], out: Path, address: str | None = N
             def on_trial_error(self, iteration, trials, trial, **info):
                 t = points[trial.config["trial"]]
                 text = Path(trial.error_file).read_text() if getattr(trial, "error_file", None) else ""
-                lines = [x for x in text.splitlines() if x.strip()]
-                failures.append(f"trial {t.name} failed: {lines[-1] if lines else 'see ' + str(out / TUNE)}")
+                errors = [x for x in text.splitlines() if re.match(r"[\w.]+(Error|Exception): ", x)]
+                failures.append(f"trial {t.name} failed: {errors[-1] if errors else 'see ' + str(out / TUNE)}")
                 echo(failures[-1])
 
         scheduler = None
@@ -627,12 +628,17 @@ def run_on_ray(spec: Spec, todo: list[Trial], out: Path, address: str | None = N
             tune_config=tune.TuneConfig(scheduler=scheduler, reuse_actors=True),
             run_config=tune.RunConfig(name="tune", storage_path=str(out / TUNE), verbose=0, callbacks=[Record()],
                                       failure_config=tune.FailureConfig(max_failures=0)))
+        tune_log = logging.getLogger("ray.tune")  # its tracebacks of failed trials: the lines above say it in one
+        level = tune_log.level
+        tune_log.setLevel(logging.CRITICAL)
         try:
             tuner.fit()
         except Exception as e:  # noqa: BLE001  (Tune gives up on the sweep: e.g. the node ran out of memory)
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             failures.append(f"Ray Tune stopped the sweep: {first}")
             echo(failures[-1])
+        finally:
+            tune_log.setLevel(level)
     finally:
         if started:
             ray.shutdown()
