@@ -188,6 +188,8 @@ def test_results_rank_the_finished_trials_and_best_is_one_that_ran_to_the_end(tm
     ranked = sweep.format_results(spec, rows)
     assert ranked[0].split() == ["rank", "steps", "ema_warmup_k", "KS", "med/p90", "W1", "med/p90", "within", "coll",
                                  "div", "seconds", "stopped"]
-    assert [line.split()[0] for line in ranked[1:]] == ["1", "2", "3"] and ranked[1].endswith("20")  # by fit
+    # by fit, the trials that ran to the end first: trial 3's figures are of step 20
+    assert [line.split()[0] for line in ranked[1:]] == ["1", "2", "3"] and ranked[3].endswith("20")
+    assert ranked[1].split()[1:3] == [sweep._short(v) for v in spec.trials[1].values.values()]
     assert spec.trials[1].name in (tmp_path / "best.toml").read_text().splitlines()[0]  # the best that ran to the end
     assert (tmp_path / "sweep.png").stat().st_size > 10_000

@@ -479,14 +479,19 @@ def write_results(spec: Spec, out: Path) -> list[dict]:
     return rows
 
 
+def rank(row: dict) -> tuple:
+    """The trials that ran to the end first, by fit; then those ASHA stopped, whose figures are of an earlier step."""
+    return bool(row.get("stopped_at")), fit(row)
+
+
 def format_results(spec: Spec, rows: list[dict]) -> list[str]:
-    """The ranked table: best first, by the larger of the median KS and W1 ratios."""
+    """The ranked table, best first (rank): finished trials by fit, then those ASHA stopped."""
     axes = [_field_names(f) for f in spec.axes]
     several = len(spec.targets) > 1
     head = ["rank", *axes, *(["target"] if several else []), "KS med/p90", "W1 med/p90", "within", "coll", "div",
             "seconds", "stopped"]
     lines = []
-    for i, r in enumerate(sorted(rows, key=fit)):
+    for i, r in enumerate(sorted(rows, key=rank)):
         lines.append([str(i + 1), *(_short(r[f]) for f in spec.axes), *([r["target"]] if several else []),
                       f"{r['ks_ratio_median']:.2f}/{r['ks_ratio_p90']:.2f}",
                       f"{r['w1_ratio_median']:.2f}/{r['w1_ratio_p90']:.2f}",
