@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
-import fcntl
 import io
 import itertools
 import json
@@ -48,7 +47,7 @@ import numpy as np
 from . import config, devices, metrics, presets
 from .config import Config, ConfigError
 from .data import make_target
-from .files import atomic_write, dumps_json, read_json, write_json
+from .files import LOCK, Busy, FolderLock, atomic_write, dumps_json, read_json, write_json
 from .plots import plot_sweep
 from .report import diagnose
 from .train import train
@@ -368,37 +367,24 @@ def _difference(old: dict, new: dict) -> str:
     return "its record differs"
 
 
-def _lock(out: Path):
-    """Hold out/.lock for the life of this process (the kernel lets go when it dies, even by SIGKILL)."""
-    f = open(out / ".lock", "a+")  # noqa: SIM115 (held open on purpose)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.seek(0)
-        raise ConfigError(f"{out}: another distgan sweep is running on it (pid {f.read().strip() or '?'})",
-                          "out") from None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
-    return f
-
-
 def prepare(spec: Spec, out: Path):
     """Claim the sweep folder: new, or the same sweep's (another spec's is refused in one line). Clears what killed
-    attempts left in .partial/ and .tune/. Returns the lock, held until it is closed."""
+    attempts left in .partial/ and .tune/. Returns the folder's lock (files.FolderLock), held until released."""
     if out.exists() and not (out / "sweep.json").exists() and (
-            not out.is_dir() or {p.name for p in out.iterdir()} - {".lock"}):
+            not out.is_dir() or {p.name for p in out.iterdir()} - {LOCK}):
         raise ConfigError(f"{out}: exists and is not a sweep folder (no sweep.json): choose another --out", "out")
     if not out.parent.is_dir():
         raise ConfigError(f"{out}: parent directory {out.parent} does not exist", "out")
     out.mkdir(exist_ok=True)
-    lock = _lock(out)
+    try:
+        lock = FolderLock.take(out)  # another sweep on this folder is refused naming its pid
+    except Busy as e:
+        raise ConfigError(str(e), "out") from None
     record, saved = json.loads(dumps_json(_record(spec))), out / "sweep.json"  # as it reads back from JSON
     if saved.exists():
         old = read_json(saved, "sweep record")
         if old != record:
-            lock.close()
+            lock.release()
             raise ConfigError(f"{out}: holds a sweep made from another spec ({_difference(old, record)}); "
                               f"rerun it with its own spec ({out / 'sweep.toml'}) or choose another --out", "out")
     else:
@@ -661,4 +647,4 @@ def run(spec: Spec, out: str | Path, address: str | None = None, echo=print) -> 
         failures = run_on_ray(spec, todo, out, address, echo) if todo else []
         return write_results(spec, out), failures
     finally:
-        lock.close()
+        lock.release()
