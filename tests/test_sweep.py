@@ -18,6 +18,7 @@ import pytest
 
 from distgan import config, presets, sweep
 from distgan.cli import main
+from distgan.files import FolderLock
 
 TOP = """preset = "seed"
 seeds = 2
@@ -193,3 +194,15 @@ def test_results_rank_the_finished_trials_and_best_is_one_that_ran_to_the_end(tm
     assert ranked[1].split()[1:3] == [sweep._short(v) for v in spec.trials[1].values.values()]
     assert spec.trials[1].name in (tmp_path / "best.toml").read_text().splitlines()[0]  # the best that ran to the end
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
+
+
+def test_a_sweep_folder_in_use_is_refused_naming_the_holder(tmp_path, no_ray):
+    spec, out = sweep.load_spec(write(tmp_path / "s.toml", tiny())), tmp_path / "sweep"
+    sweep.prepare(spec, out).release()
+    held = FolderLock.take(out)  # another sweep on the folder
+    try:
+        with pytest.raises(config.ConfigError, match=rf"in use by another distgan process \(pid {os.getpid()},"):
+            sweep.run(spec, out)
+    finally:
+        held.release()
+    sweep.prepare(spec, out).release()  # free again
