@@ -206,3 +206,10 @@ def test_a_sweep_folder_in_use_is_refused_naming_the_holder(tmp_path, no_ray):
     finally:
         held.release()
     sweep.prepare(spec, out).release()  # free again
+
+
+def test_without_ray_the_sweep_says_how_to_install_it_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    code = main(["sweep", str(write(tmp_path / "s.toml", tiny())), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "pip install 'distgan[sweep]'" in err, err
