@@ -1,4 +1,4 @@
-"""The command line: train, sample, evaluate, bench, presets, targets. Bad input exits 2 with one line, no traceback."""
+"""The command line: train, sample, evaluate, bench, sweep, presets, targets. Bad input exits 2 with one line, no traceback."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jax
 
-from . import config, fast, presets
+from . import config, fast, presets, sweep
 from .bench import FLOOR_DRAWS, SUITE, bench_fit, bench_suite, format_suite, suite_verdict, verdict
 from .config import Config, ConfigError
 from .console import format_auto, format_fit, format_table, format_timing, progress_bar
@@ -29,8 +29,9 @@ from .train import Interrupted, train
 # config fields and arguments the library names in its errors -> the flag that sets them here
 FLAGS = {"preset": "--preset", "target.spec": "--target", "target.data": "--data", "target.columns": "--columns",
          "train.steps": "--steps", "train.seed": "--seed", "train.replicates": "--replicates", "out": "--out",
-         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o", "n": "-n", "seed": "--seed"}
-ARGUMENTS = ("out", "device", "replicate", "at", "output", "n", "seed")  # set by flags alone, never by a config field
+         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o", "n": "-n", "seed": "--seed",
+         "address": "--address"}
+ARGUMENTS = ("out", "device", "replicate", "at", "output", "n", "seed", "address")  # set by flags alone, never by a config field
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
+    p = sub.add_parser("sweep", help="train every point of a grid or random search, many seeds each, as trials on Ray")
+    p.add_argument("spec", help="sweep spec (TOML): base preset or config, [axes], targets, seeds, steps")
+    p.add_argument("--out", help="sweep folder (default sweeps/SPEC-NAME); run again on it to finish a stopped sweep")
+    p.add_argument("--address", help="run on a Ray cluster ('auto' or HOST:PORT) instead of a local Ray runtime")
     sub.add_parser("targets", help="list the built-in targets and their parameters")
     return parser
 
@@ -366,6 +371,30 @@ def cmd_bench_suite(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    select("cpu")  # this process only schedules: a GPU is left whole to the trials
+    spec = sweep.load_spec(args.spec)
+    out = Path(args.out) if args.out else Path("sweeps") / Path(args.spec).stem
+    if not args.out:
+        out.parent.mkdir(exist_ok=True)
+    use_compile_cache()  # the trials share it
+    rows, failures = sweep.run(spec, out, args.address)
+    print(f"{len(rows)} of {len(spec.trials)} trials finished; ranked by the larger of the median KS "
+          "and W1 ratios over seeds (1 = sampling noise):")
+    for line in sweep.format_results(spec, rows):
+        print("  " + line)
+    print(f"sweep folder: {out} (results.csv, best.toml{', sweep.png' if spec.plots and spec.axes else ''})")
+    if failures:
+        print(f"distgan: {len(spec.trials) - len(rows)} trial(s) unfinished ({'; '.join(failures)[:300]}); run the "
+              "same command again to finish them", file=sys.stderr)
+        return 1
+    if len(rows) < len(spec.trials):  # Ctrl-C: Tune stops the trials under way
+        print(f"distgan: stopped with {len(spec.trials) - len(rows)} trial(s) unfinished; run the same command again "
+              "to finish them", file=sys.stderr)
+        return 130
+    return 0
+
+
 def cmd_sample(args) -> int:
     out = Path(args.output)
     file_format(out, "output")
@@ -443,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "presets": cmd_presets,
-                "targets": cmd_targets, "bench": cmd_bench}[args.command](args)
+                "targets": cmd_targets, "bench": cmd_bench, "sweep": cmd_sweep}[args.command](args)
     except ConfigError as e:
         print(f"distgan: error: {one_line(worded(e, argv))}", file=sys.stderr)
         return 2

@@ -274,3 +274,42 @@ def _plot_run(run) -> None:
         plot_pairs(fake, real, run.target, run.folder)
     if run.replicates > 1:
         plot_replicates_2d(run, 2500, run.folder)
+
+
+def plot_sweep(rows: list[dict], axes: list[str], path: Path) -> None:
+    """A sweep's fit against each axis: each trial's median KS and W1 ratios over its seeds, the median over trials
+    at each value of the axis (the larger ratio of each trial), and the noise floor (ratio 1). Numeric axes spanning
+    4x or more are drawn on a log scale, other values as categories; trials stopped early are drawn hollow."""
+    fig, axs = _subplots(1, len(axes), figsize=(4.2 * len(axes), 3.6), squeeze=False)
+    stopped = np.array([bool(r.get("stopped_at")) for r in rows])
+    worst = np.array([max(r["ks_ratio_median"], r["w1_ratio_median"]) for r in rows])
+    for ax, field in zip(axs[0], axes):
+        values = [r[field] for r in rows]
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            x = np.asarray(values, float)
+            if x.min() > 0 and x.max() >= 4 * x.min():
+                ax.set_xscale("log")
+            if len(set(values)) <= 8:  # a grid axis: its own values as the ticks
+                ax.set_xticks(sorted(set(x)), [f"{v:g}" for v in sorted(set(x))], fontsize=7)
+                ax.minorticks_off()
+        else:
+            names = sorted({str(v) for v in values})
+            x = np.array([names.index(str(v)) for v in values], float)
+            ax.set_xticks(range(len(names)), names, rotation=30, fontsize=7)
+        for stat, marker, color in (("ks", "o", "C0"), ("w1", "s", "C1")):
+            y = np.array([r[f"{stat}_ratio_median"] for r in rows])
+            for hollow in (False, True):
+                if (stopped == hollow).any():
+                    ax.scatter(x[stopped == hollow], y[stopped == hollow], marker=marker, s=22, alpha=0.8,
+                               facecolors="none" if hollow else color, edgecolors=color,
+                               label=f"{stat.upper()} ratio median" + (" (stopped early)" if hollow else ""))
+        levels = np.unique(x)
+        if len(levels) < len(x):  # several trials per value: the median of their larger ratio
+            ax.plot(levels, [np.median(worst[x == v]) for v in levels], "k-", lw=1, label="median over trials")
+        ax.axhline(1.0, color="k", ls="--", lw=1, label="noise floor")
+        ax.set_yscale("log")
+        ax.set_xlabel(field)
+        ax.set_ylabel("fit ratio (median over seeds)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)

@@ -58,7 +58,8 @@ def _every(steps: int, log_every: int) -> int:
 
 
 def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, progress: bool | None = None,
-          plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None) -> Run:
+          plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None,
+          on_eval=None) -> Run:
     """Train cfg.train.replicates GANs of one config and write a run folder; returns the Run.
 
     echo prints the seed-style lines (None: quiet); progress shows a bar (None: when stderr is a terminal).
@@ -66,7 +67,9 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
     bit-identical to the run left alone. Ctrl-C or SIGTERM writes a checkpoint at the last completed chunk and
     raises Interrupted. stop: a list shared with another thread, which appends a signal number to it to stop this
     run the same way. on_start: called once every check has passed and the program is compiled, just before the
-    first step (`train --compare` starts its second run there).
+    first step (`train --compare` starts its second run there). on_eval(step, result, floor): called at each
+    evaluation, once its metrics row and any checkpoint of that step are on disk (`distgan sweep` reports the fit
+    to its scheduler there).
     The run folder is this process's alone while it trains (runs.claim): another process that trains into it, or
     resumes it, is refused naming this one's pid. out may be a Claim already taken, which the run then releases.
     """
@@ -131,6 +134,8 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
                     if save:
                         writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step,
                                                               **({"auto": auto.decision.meta()} if auto else {})})
+                    if evaluated and on_eval is not None:
+                        on_eval(step, result, floor)
                     console.update(n, step, train_s, within, evaluated)
                     if stop and not end:
                         name = SIGNALS.get(stop[0], f"signal {stop[0]}")
