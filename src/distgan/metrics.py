@@ -169,8 +169,9 @@ class Evaluator:
         self._draw = jax.jit(jax.vmap(one, in_axes=(0, None)), compiler_options=ONE_SHOT)
 
     def _size(self, replicates: int) -> int:
-        """Replicates per block: `block`, or as many as block_size lets fit in memory."""
-        return self.block or block_size(replicates, self.n, self.target.dim)
+        """Replicates per block: `block`, or as many as block_size lets fit in memory (a data file's calibration
+        draws count as samples, distgan.columns.decoder)."""
+        return self.block or block_size(replicates, self.n + self.target.calibrate, self.target.dim)
 
     def _blocks(self, states: dict) -> list[dict]:
         """The states of each block of replicates evaluated together: all of them, or slices of them gathered on the
