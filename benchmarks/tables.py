@@ -9,7 +9,7 @@ The tables: three real ones that statsmodels ships (`pip install statsmodels`; s
 macrodata: 203 quarterly rows, fair: 6,366 survey rows with banded columns and a zero-inflated `affairs`), and
 synthetic ones: 50 rows, text labels, 10,000 x 5 (the time bar) and 100,000 x 5.
 
-The bar, per file: `distgan sample RUN -n 100000`, compared with the whole file column by column.
+The bar, per file: `distgan sample RUN -n 400000`, compared with the whole file column by column.
 - every numeric column: KS(samples, file) / floor, where the floor is the median KS between the file's two halves
   over 200 random splits, rescaled to the sizes compared: x sqrt((1/m + 1/n) / (1/n1 + 1/n2)) (Smirnov's scale);
   at most 1.5;
@@ -39,7 +39,7 @@ from scipy import stats
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 SRC = os.environ.get("DISTGAN", str(HERE.parent / "src"))
-M = 100_000  # samples drawn from each trained run: their own noise then adds little to the ratios
+M = 400_000  # samples drawn from each trained run: their own noise then adds little to the ratios
 SPLITS = 200
 LEVELS = 20  # a column with at most this many values is judged by its level counts
 

@@ -203,10 +203,10 @@ def scores_sampler(lo: np.ndarray, hi: np.ndarray):
 
 
 def calibration_draws(rows: int) -> int:
-    """G's draws that calibrate each column (target.calibrate): 16 per training row, a power of 2 from 2^15 to 2^18.
+    """G's draws that calibrate each column (target.calibrate): 16 per training row, a power of 2 from 2^15 to 2^20.
     Their own sampling error, a KS of about 0.87 / sqrt(draws) (1/4 of the rows' own at 16 per row), then adds
     little to what the rows leave unknown."""
-    return int(2 ** np.clip(np.ceil(np.log2(16 * max(rows, 1))), 15, 18))
+    return int(2 ** np.clip(np.ceil(np.log2(16 * max(rows, 1))), 15, 20))
 
 
 def decoder(cols: list[Column], shift: np.ndarray, scale: np.ndarray):
