@@ -222,6 +222,8 @@ def decoder(cols: list[Column], shift: np.ndarray, scale: np.ndarray):
             u, v = jax.scipy.special.ndtr(z), jax.scipy.special.ndtr(-z)  # u and 1 - u, each accurate in its tail
         else:
             grid = (jnp.arange(ref.shape[0]) + 0.5) / ref.shape[0]  # (C,) the plotting positions of ref's values
+            # fast.sort: NumPy's on a CPU, a host callback (XLA's takes seconds for 2^17 x dim), so callers run
+            # this on one device, never in a program split over several (metrics.Evaluator, tables.evaluate)
             u = jax.vmap(jnp.interp, in_axes=(1, 0, None), out_axes=1)(z, sort(ref.T), grid)
             v = 1.0 - u
         return jnp.stack([f(u[:, j], v[:, j]) for j, f in enumerate(parts)], 1)

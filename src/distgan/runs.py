@@ -229,7 +229,10 @@ class Run:
 
     def sample(self, n: int, seed: int = 0, replicate: int = 0) -> np.ndarray:
         """n draws from replicate's generator, in the target's units; the same seed gives the same draws. -> (n, dim)"""
-        x = np.asarray(self._sample(self.state(replicate), jax.random.PRNGKey(seed), n))
+        state = self.state(replicate)
+        if self.target.calibrate:  # on one device: a data file's decoder sorts by a host callback
+            state = jax.tree.map(np.asarray, state)
+        x = np.asarray(self._sample(state, jax.random.PRNGKey(seed), n))
         return self.target.to_data(x)
 
     @property

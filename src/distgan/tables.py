@@ -81,6 +81,7 @@ def memorisation(train: np.ndarray, fake: np.ndarray, held: np.ndarray, tree: cK
 def evaluate(sample_fn, states: dict, target, n: int, seed: int = 1717) -> dict:
     """The table's fit for every replicate: n samples each from sample_fn(state, key, n) -> (n, dim)."""
     key = jax.random.PRNGKey(seed)
+    states = jax.tree.map(np.asarray, states)  # on one device: the calibration sorts by a host callback
     x = np.asarray(jax.jit(jax.vmap(lambda st: sample_fn(st, key, n)), compiler_options=ONE_SHOT)(states))
     cols, shift, scale = target.types, target.shift, target.scale
     held, train = target.to_data(target.data), target.to_data(target.train_data)
