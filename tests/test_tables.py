@@ -1,6 +1,9 @@
 """Tables as users bring them: column types detected and overridden, each type's codec keeps its type, a small file
 trains with the defaults, text comes back as text, memorisation is measured, and bad tables fail in one line."""
 
+import contextlib
+import io
+
 import jax
 import numpy as np
 import pytest
@@ -105,7 +108,7 @@ def test_real_scores_are_standard_normal_and_decode_back_to_the_rows(codec_table
     x, cols, decode = codec_table
     lo, hi = (np.stack(a, 1) for a in zip(*(intervals(c, x[:, j]) for j, c in enumerate(cols))))
     assert np.all(lo < hi) and np.isclose(hi[:, 2].max(), 1)
-    z = np.asarray(scores_sampler(lo, hi)(jax.random.PRNGKey(1), len(x)))
+    z = np.asarray(jax.jit(scores_sampler(lo, hi), static_argnums=1)(jax.random.PRNGKey(1), len(x)))
     for j in range(x.shape[1]):
         assert stats.kstest(z[:, j], "norm").pvalue > 0.001, j
     u = lo + (hi - lo) * np.random.default_rng(3).random(lo.shape)
@@ -153,13 +156,16 @@ def _table(path, n, seed=0):
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
+    """A 60-row file trained with the default preset and batch (a few steps); its report as printed."""
     d = tmp_path_factory.mktemp("small")
     data = _table(d / "small.csv", 60)
-    return d, main(["train", "--data", str(data), "--out", str(d / "run"), *QUICK])
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        code = main(["train", "--data", str(data), "--out", str(d / "run"), *QUICK])
+    return d, code, out.getvalue()
 
 
-def test_a_60_row_file_trains_with_the_default_batch(small_run, capsys):
-    d, code = small_run
+def test_a_60_row_file_trains_with_the_default_batch(small_run):
+    d, code, _ = small_run
     assert code == 0
     names, x, info = read_columns(d / "small.csv")
     assert names == ["region", "amount", "visits"] and info["kinds"] == ["text", "float", "int"]  # id: all different
@@ -174,11 +180,8 @@ def test_a_60_row_file_trains_with_the_default_batch(small_run, capsys):
     assert "batch_size = 48" in text  # the batch adapted to the 48 training rows
 
 
-def test_the_report_names_types_memorisation_and_too_few_held_out_rows(small_run, capsys):
-    d, _ = small_run
-    capsys.readouterr()
-    assert main(["evaluate", str(d / "run")]) == 0
-    out = capsys.readouterr().out
+def test_the_report_names_types_memorisation_and_too_few_held_out_rows(small_run):
+    _, _, out = small_run
     assert "types: region discrete, 3 labels ('east, west', 'north', 'south'); amount continuous, atom 0" in out
     assert "region: levels chi2 " in out and "amount: atom 0: rate " in out and "memorisation: " in out
     assert "only 12 held-out rows, too few to judge a fit" in out
