@@ -13,7 +13,7 @@ from scipy.special import ndtri
 from distgan.cli import main
 from distgan.columns import decoder, detect, exact, intervals, scores_sampler
 from distgan.config import ConfigError, TargetConfig, parse_types
-from distgan.data import load_data_target, read_columns
+from distgan.data import load_data_target, read_columns, write_samples
 from distgan.tables import chi2_levels, memorisation
 
 
@@ -185,6 +185,24 @@ def test_the_report_names_types_memorisation_and_too_few_held_out_rows(small_run
     assert "types: region discrete, 3 labels ('east, west', 'north', 'south'); amount continuous, atom 0" in out
     assert "region: levels chi2 " in out and "amount: atom 0: rate " in out and "memorisation: " in out
     assert "only 12 held-out rows, too few to judge a fit" in out
+
+@pytest.mark.parametrize("ext", [".csv", ".tsv", ".npy", ".parquet"])
+def test_streamed_samples_keep_text_labels_and_integers_in_every_chunk(tmp_path, ext):
+    """write_samples given chunks (as `sample` streams them): text as its labels, with the separator quoted, and
+    the same label width in every chunk of an .npy; integers as integers."""
+    info = {"kinds": ["text", "int", "float"], "labels": {"region": ["e", "east, west", "north"]}}
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.integers(0, 3, 300), rng.integers(0, 50, 300), rng.normal(size=300)], 1).astype(np.float32)
+    out = tmp_path / f"s{ext}"
+    write_samples(out, (x[i:i + 128] for i in range(0, 300, 128)), ("region", "n", "v"), info, n=300)
+    if ext == ".npy":
+        a = np.load(out)
+        assert list(a["region"]) == [info["labels"]["region"][int(c)] for c in x[:, 0]] and a["n"].dtype.kind == "i"
+        return
+    names, y, back = read_columns(out)
+    assert names == ["region", "n", "v"] and back["kinds"][:2] == ["text", "int"]
+    assert [back["labels"]["region"][int(c)] for c in y[:, 0]] == [info["labels"]["region"][int(c)] for c in x[:, 0]]
+    assert np.array_equal(y[:, 1], x[:, 1]) and np.allclose(y[:, 2], x[:, 2])
 
 
 BAD = [

@@ -22,7 +22,7 @@ from scipy import stats
 from scipy.spatial import cKDTree
 
 from .columns import level_counts
-from .devices import ONE_SHOT
+from .fast import ONE_SHOT
 
 MIN_HELD = 100  # fewer held-out rows than this are too few to judge a fit (the report says so)
 DCR_ROWS = 2000  # generated and held-out rows whose distance to the closest training row is measured

@@ -20,7 +20,7 @@ from .files import read_jsonl, write_json
 from .gan import GAN
 from .plots import plot_run
 from .report import Best, Problems, evaluate_run, fit_score, last_logs
-from .runs import CHECKPOINT, Run, Writer, load_checkpoint, run_folder
+from .runs import CHECKPOINT, Claim, Run, Writer, load_checkpoint, run_folder
 
 SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
@@ -69,7 +69,7 @@ def _every(steps: int, log_every: int) -> int:
     return math.ceil(steps / log_every) * log_every
 
 
-def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: bool | None = None,
+def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, progress: bool | None = None,
           plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None) -> Run:
     """Train cfg.train.replicates GANs of one config and write a run folder; returns the Run.
 
@@ -79,76 +79,79 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     raises Interrupted. stop: a list shared with another thread, which appends a signal number to it to stop this
     run the same way. on_start: called once every check has passed and the program is compiled, just before the
     first step (`train --compare` starts its second run there).
+    The run folder is this process's alone while it trains (runs.claim): another process that trains into it, or
+    resumes it, is refused naming this one's pid. out may be a Claim already taken, which the run then releases.
     """
     cfg = validate(cfg)
     target = make_target(cfg.target)  # bad targets and data files fail here, before anything is written
     cfg, batch_note = fit_batch(cfg, target)
     t = cfg.train
-    out = run_folder(cfg, target.name, out, resume)
-    gan = GAN(cfg, target)
-    engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
-    floor, target_moments = engine.compile(beside=lambda: (
-        metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments()))
-    states, problems, step = engine.init(), Problems(t.replicates), 0
-    best = Best(states)
-    if resume and (out / CHECKPOINT).exists():
-        tree, meta = load_checkpoint(out, {"state": states, "best": best.tree}, CHECKPOINT, cfg)
-        states, best, step = engine.place(tree["state"]), Best(states, tree["best"]), meta["step"]
-        problems = Problems(t.replicates, meta["first_step"])
-        if step > t.steps:
-            raise ConfigError(f"{t.steps}: the run's checkpoint is already at step {step}", "train.steps")
-    writer = Writer(out, cfg, target, resumed_at=step if resume else None)
-    console = Console(echo, progress, t.steps, step, t.replicates)
-    if batch_note:
-        console.say(batch_note)
-    if t.replicates > 1:
-        console.say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); "
-                    "lines show replicate 0")
-    if step:
-        console.say(f"resuming {out} at step {step} of {t.steps}")
-    eval_every, checkpoint_every = _every(t.eval_every, t.log_every), _every(t.checkpoint_every, t.log_every)
-    result, logs, within, start, train_s = None, {}, None, step, 0.0
-    with stop_on_signals([] if stop is None else stop) as stop:
-        try:
-            if on_start is not None:
-                on_start()
-            while step < t.steps:
-                n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
-                t0 = time.perf_counter()
-                states, logs, guard = engine.run(states, n)
-                train_s += time.perf_counter() - t0
-                step += n
-                row = {"step": step, **{k: v.tolist() for k, v in logs.items()}}
-                console.say(seed_line(step, logs))
-                for line in problems.update(step, logs, guard, target_moments):
-                    console.say(line)
-                evaluated = step % eval_every == 0 or step == t.steps
-                if evaluated:
-                    result = engine.evaluate(states, step)
-                    within = metrics.within_floor(result, floor)
-                    best.update(states, fit_score(result, floor), step)
-                    row.update(fit={k: v.tolist() for k, v in result.items()}, within_floor=within.tolist())
-                save = (checkpoint_every and step % checkpoint_every == 0) or step == t.steps or bool(stop)
-                writer.add(row, flush=evaluated or save)
-                if save:
-                    writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step})
-                console.update(n, step, train_s, within, evaluated)
-                if stop and step < t.steps:
-                    name = SIGNALS.get(stop[0], f"signal {stop[0]}")
-                    raise Interrupted(f"{name}: stopped at step {step} of {t.steps}", out, 128 + stop[0])
-        finally:
-            console.close()
+    with run_folder(cfg, target.name, out, resume) as out:  # this process is the folder's one writer until the end
+        gan = GAN(cfg, target)
+        engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
+        floor, target_moments = engine.compile(beside=lambda: (
+            metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments()))
+        states, problems, step = engine.init(), Problems(t.replicates), 0
+        best = Best(states)
+        if resume and (out / CHECKPOINT).exists():
+            tree, meta = load_checkpoint(out, {"state": states, "best": best.tree}, CHECKPOINT, cfg)
+            states, best, step = engine.place(tree["state"]), Best(states, tree["best"]), meta["step"]
+            problems = Problems(t.replicates, meta["first_step"])
+            if step > t.steps:
+                raise ConfigError(f"{t.steps}: the run's checkpoint is already at step {step}", "train.steps")
+        writer = Writer(out, cfg, target, resumed_at=step if resume else None)
+        console = Console(echo, progress, t.steps, step, t.replicates)
+        if batch_note:
+            console.say(batch_note)
+        if t.replicates > 1:
+            console.say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); "
+                        "lines show replicate 0")
+        if step:
+            console.say(f"resuming {out} at step {step} of {t.steps}")
+        eval_every, checkpoint_every = _every(t.eval_every, t.log_every), _every(t.checkpoint_every, t.log_every)
+        result, logs, within, start, train_s = None, {}, None, step, 0.0
+        with stop_on_signals([] if stop is None else stop) as stop:
+            try:
+                if on_start is not None:
+                    on_start()
+                while step < t.steps:
+                    n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
+                    t0 = time.perf_counter()
+                    states, logs, guard = engine.run(states, n)
+                    train_s += time.perf_counter() - t0
+                    step += n
+                    row = {"step": step, **{k: v.tolist() for k, v in logs.items()}}
+                    console.say(seed_line(step, logs))
+                    for line in problems.update(step, logs, guard, target_moments):
+                        console.say(line)
+                    evaluated = step % eval_every == 0 or step == t.steps
+                    if evaluated:
+                        result = engine.evaluate(states, step)
+                        within = metrics.within_floor(result, floor)
+                        best.update(states, fit_score(result, floor), step)
+                        row.update(fit={k: v.tolist() for k, v in result.items()}, within_floor=within.tolist())
+                    save = (checkpoint_every and step % checkpoint_every == 0) or step == t.steps or bool(stop)
+                    writer.add(row, flush=evaluated or save)
+                    if save:
+                        writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step})
+                    console.update(n, step, train_s, within, evaluated)
+                    if stop and step < t.steps:
+                        name = SIGNALS.get(stop[0], f"signal {stop[0]}")
+                        raise Interrupted(f"{name}: stopped at step {step} of {t.steps}", out, 128 + stop[0])
+            finally:
+                console.close()
 
-    if result is None:  # resumed a finished run whose summary was not written: evaluate its final state again
-        result, logs = engine.evaluate(states, step), last_logs(read_jsonl(out / "metrics.jsonl"))
-    summary = evaluate_run(cfg, gan, target, states, result, floor, target_moments, logs, problems.first_step,
-                           best.tree)
-    summary["timing"] = {"compile_s": engine.compile_s, "train_s": train_s, "resumed_at": start,
-                         "us_per_step": 1e6 * train_s / max(step - start, 1),
-                         "replicate_steps_per_s": (step - start) * t.replicates / max(train_s, 1e-9),
-                         "devices": engine.parts, "platform": jax.devices()[0].platform}
-    write_json(out / "summary.json", summary)
-    run = Run(out, cfg, target, gan, states, summary)
-    if plots:
-        plot_run(run)
-    return run
+        if result is None:  # resumed a finished run whose summary was not written: evaluate its final state again
+            result, logs = engine.evaluate(states, step), last_logs(read_jsonl(out / "metrics.jsonl"))
+        summary = evaluate_run(cfg, gan, target, states, result, floor, target_moments, logs, problems.first_step,
+                               best.tree)
+        summary["timing"] = {"compile_s": engine.compile_s, "train_s": train_s, "resumed_at": start,
+                             "us_per_step": 1e6 * train_s / max(step - start, 1),
+                             "replicate_steps_per_s": (step - start) * t.replicates / max(train_s, 1e-9),
+                             "devices": engine.parts, "platform": jax.devices()[0].platform}
+        with writer.resumable():
+            write_json(out / "summary.json", summary)
+            run = Run(out, cfg, target, gan, states, summary)
+            if plots:
+                plot_run(run)
+        return run
