@@ -36,6 +36,12 @@ class TargetConfig:
     """Comma-separated columns of `data` to use (empty: every numeric column)."""
     holdout: float = 0.2
     """Fraction of the data file's rows held out as the fresh real sample for metrics."""
+    types: str = ""
+    """Column types instead of the detected ones: 'col=type,...', type continuous, integer or discrete, with +atoms, +low, +high or +bounded (e.g. 'age=discrete,spend=continuous+atoms+low')."""
+    calibrate: bool = True
+    """Quantile encoding: decode each column of G's output by its place among draws of G from a fixed noise (G's own CDF), so that its marginal is the training rows'."""
+    encoding: str = "quantile"
+    """How a data file's columns reach G and D: 'quantile' (normal scores of the training rows' CDF, levels and ties spread over their share) or 'standard' (mean 0, std 1; samples snapped to their type)."""
 
 
 @dataclass
@@ -154,6 +160,7 @@ class Config:
 
 SECTIONS = ("target", "model", "train", "eval")
 CHOICES = {
+    "target.encoding": ("quantile", "standard"),
     "model.noise": ("uniform", "normal"),
     "model.d_input": ("sample", "batch", "pack"),
     "model.d_features": ("raw", "variances", "moments"),
@@ -172,6 +179,8 @@ UNIT = ("train.beta1", "train.beta2", "train.ema")  # in [0, 1)
 # `train.steps = "auto"` (TOML, --set, --steps auto): auto_steps on, with this budget (benchmarks/suite.md: the
 # 25-mode grid needed 25,000 steps under mixture2d; the cooldown is about as long as the constant phase)
 AUTO_STEPS = 40000
+TYPES = ("continuous", "integer", "discrete")  # a data file's column types (distgan.columns)
+TYPE_FLAGS = ("atoms", "low", "high", "bounded")  # bounded: low and high
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
@@ -253,6 +262,21 @@ def apply_toml(cfg: Config, path: str | Path) -> None:
             set_field(cfg, f"{key}.{name}", v)
 
 
+def parse_types(spec: str) -> dict[str, tuple[str, set[str]]]:
+    """target.types 'col=type+flag,...' -> {col: (type, flags)}; a ConfigError naming target.types if malformed."""
+    out = {}
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        name, eq, value = item.rpartition("=")
+        words = [w.strip() for w in value.split("+")]
+        if not eq or not name.strip() or words[0] not in TYPES or any(w not in TYPE_FLAGS for w in words[1:]):
+            raise ConfigError(f"expected 'column=type' items with type {', '.join(TYPES)} and optional "
+                              f"+{', +'.join(TYPE_FLAGS)}, got {item!r}", "target.types")
+        if name.strip() in out:
+            raise ConfigError(f"column {name.strip()!r} is given twice", "target.types")
+        out[name.strip()] = (words[0], set(words[1:]))
+    return out
+
+
 def validate(cfg: Config) -> Config:
     """Check every value's range and choice; raise ConfigError naming the first bad field."""
     for dotted, options in CHOICES.items():
@@ -277,6 +301,7 @@ def validate(cfg: Config) -> Config:
         bad = [a for a in acts if a not in ACTIVATIONS]
         if not acts or bad:
             raise ConfigError(f"expected a comma-separated list of {', '.join(ACTIVATIONS)}, got {get_field(cfg, dotted)!r}", dotted)
+    parse_types(cfg.target.types)
     m = cfg.model
     if m.d_input == "pack" and cfg.train.batch_size % m.pack:
         raise ConfigError(f"batch_size {cfg.train.batch_size} is not a multiple of pack {m.pack}", "model.pack")

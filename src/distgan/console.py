@@ -26,6 +26,7 @@ def format_fit(summary: dict, k: int = 0, columns: tuple[str, ...] = ()) -> list
     if columns:
         lines.append("  (held-out rows; each column in standard units: its training rows have mean 0, std 1)")
     dims = len(rep["mean"])
+    table = summary.get("table_fit")
     for d in range(dims):
         tag = f"  {columns[d]}: " if columns else f"  dim {d}: " if dims > 1 else "  "
         lines.append(tag + "  ".join(f"{s} {np.asarray(rep[s])[d]:.4f} (target {np.asarray(tm[s])[d]:.4f})"
@@ -33,10 +34,14 @@ def format_fit(summary: dict, k: int = 0, columns: tuple[str, ...] = ()) -> list
         ks, w, fks, fw = (np.asarray(x)[d] for x in (rep["ks"], rep["w1"], floor["ks"]["median"], floor["w1"]["median"]))
         lines.append(tag + f"KS {ks:.4f} (p={np.asarray(rep['ks_pvalue'])[d]:.3g}, floor {fks:.4f}, ratio {ks / fks:.2f})"
                      f"  W1 {w:.4f} (floor {fw:.4f}, ratio {w / fw:.2f})")
+        if table:
+            lines += [tag + line for line in column_lines(table["replicates"][k]["columns"][d])]
     if "sw1" in rep:  # dim > 1: one joint distance and the correlation error
         lines.append(f"  joint: sliced W1 {rep['sw1']:.4f} (floor {floor['sw1']['median']:.4f}, ratio "
                      f"{rep['sw1_ratio']:.2f})  correlation error {rep['corr']:.4f} (floor "
                      f"{floor['corr']['median']:.4f}, ratio {rep['corr_ratio']:.2f})")
+    if table:
+        lines += table_lines(table, k, floor)
     if "modes" in summary:  # mixtures: the VEEGAN / PacGAN protocol
         md = summary["modes"]
         m, p = md["replicates"][k], md["perfect"]
@@ -44,6 +49,31 @@ def format_fit(summary: dict, k: int = 0, columns: tuple[str, ...] = ()) -> list
                      f"reverse KL {m['reverse_kl']:.4f} (a perfect sampler: {p['high_quality']:.1%}, "
                      f"{p['reverse_kl']:.4f}; {md['n_samples']} samples)")
     lines.append("verdict: " + rep["verdict"])
+    return lines
+
+
+def column_lines(col: dict) -> list[str]:
+    """A data column's statistic for its type: level frequencies (chi-square) or each atom's rate."""
+    if "levels" in col:
+        c = col["levels"]
+        return [f"levels chi2 {c['chi2']:.2f} (p={c['p']:.3g}, floor {c['floor']:.2f}, ratio {c['ratio']:.2f}), "
+                f"{c['outside']} outside the levels"]
+    return [f"atom {a['atom']:g}: rate {a['rate']:.2%} (held-out {a['held_rate']:.2%}, noise {a['noise']:.2%})"
+            for a in col.get("atoms", [])]
+
+
+def table_lines(table: dict, k: int, floor: dict) -> list[str]:
+    """A data file's column types, replicate k's memorisation, and whether the held-out rows can judge a fit."""
+    m = table["replicates"][k]["memorisation"]
+    ratio = "n/a: the held-out rows are themselves copies" if m["ratio"] is None else f"{m['ratio']:.2f}"
+    lines = ["  types: " + "; ".join(f"{t['column']} {t['describe']}" for t in table["types"]),
+             f"  memorisation: distance to the closest training row {m['fake']:.3f} (held-out rows {m['held']:.3f}), "
+             f"ratio {ratio} (about 1: fresh rows; 0: copies); exact copies {m['copies']:.1%} (held-out rows "
+             f"{m['held_copies']:.1%})"]
+    if not table["judged"]:
+        ks, hi = float(np.max(floor["ks"]["median"])), float(np.max(floor["ks"]["p95"]))
+        lines.append(f"  only {table['holdout_rows']} held-out rows, too few to judge a fit: two real samples differ "
+                     f"by a KS up to {hi:.3f} (95th percentile; median {ks:.3f}), so a ratio near 1 says little")
     return lines
 
 

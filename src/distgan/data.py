@@ -17,18 +17,21 @@ import io
 import itertools
 import shutil
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import ConfigError
+from .columns import Column, calibration_draws, decoder, detect, exact, intervals, scores_sampler, snapper
+from .config import ConfigError, parse_types
 from .files import atomic_file, read_json
 from .targets import Target, parse
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".npy": "npy", ".parquet": "parquet"}
 SPLIT_SEED = 0  # the held-out rows are the same in every run of the same file
+MIN_ROWS = 50  # a file with fewer rows is refused: 10 held-out rows are already too few to judge much
 META = "data.json"  # the run folder's record of the data: path, columns, standardisation, kinds
 
 
@@ -55,7 +58,7 @@ def _wanted(path: Path, available: list[str], columns: str) -> list[str] | None:
     return names
 
 
-def _read_text(path: Path, delimiter: str, columns: str) -> tuple[list[str], np.ndarray, list[str]]:
+def _read_text(path: Path, delimiter: str, columns: str) -> tuple[list[str], np.ndarray, list[str], dict]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -68,26 +71,44 @@ def _read_text(path: Path, delimiter: str, columns: str) -> tuple[list[str], np.
     header = [h.strip() for h in rows[0]]
     if len(rows) == 1:
         raise ConfigError(f"{path}: no data rows after the header line")
-    names = _wanted(path, header, columns)
-    if names is None:  # every column whose first value is a number
-        names = [h for i, h in enumerate(header) if _parses(rows[1][i] if i < len(rows[1]) else "")]
-        if not names:
-            raise ConfigError(f"{path}: no numeric column (first data line {lines[1]} has no numbers)")
-    idx = [header.index(c) for c in names]
-    x = np.empty((len(rows) - 1, len(idx)))
-    kinds = ["int"] * len(idx)
-    for r, (line, row) in enumerate(zip(lines[1:], rows[1:])):
+    for line, row in zip(lines[1:], rows[1:]):
         if len(row) != len(header):
             raise ConfigError(f"{path}: line {line} has {len(row)} fields, the header has {len(header)}")
-        for j, i in enumerate(idx):
-            v = row[i].strip()
+    names = _wanted(path, header, columns)
+    cells = {h: [row[i].strip() for row in rows[1:]] for i, h in enumerate(header) if names is None or h in names}
+    if names is None:  # every column but text whose values are all different (row names, identifiers)
+        names = [h for h in header if _numeric(cells[h]) or len(set(cells[h])) < len(cells[h])]
+        if not names:
+            raise ConfigError(f"{path}: no column to learn (every column is text with a different value in each row)")
+    x = np.empty((len(rows) - 1, len(names)))
+    kinds, labels = [], {}
+    for j, c in enumerate(names):
+        if not _numeric(cells[c]):  # text: each label's code is its place among the sorted labels
+            empty = cells[c].index("") if "" in cells[c] else None
+            if empty is not None:
+                raise ConfigError(f"{path}: line {lines[empty + 1]}, column {c!r}: empty value (missing values are "
+                                  "not data)")
+            labels[c], x[:, j] = _codes(cells[c])
+            kinds.append("text")
+            continue
+        for r, v in enumerate(cells[c]):
             try:
                 x[r, j] = float(v)
             except ValueError:
-                raise ConfigError(f"{path}: line {line}, column {names[j]!r}: not a number: {v!r}") from None
-            if kinds[j] == "int" and not _parses(v, int):
-                kinds[j] = "float"
-    return names, x, kinds
+                raise ConfigError(f"{path}: line {lines[r + 1]}, column {c!r}: not a number: {v!r}") from None
+        kinds.append("int" if all(_parses(v, int) for v in cells[c]) else "float")
+    return names, x, kinds, labels
+
+
+def _numeric(values: list[str]) -> bool:
+    """A column of numbers (a few bad values are reported as such) rather than of text labels: most values parse."""
+    return 2 * sum(_parses(v) for v in values) >= len(values)
+
+
+def _codes(values) -> tuple[list[str], np.ndarray]:
+    """Text labels -> (the sorted distinct labels, each value's place among them as a float (n,))."""
+    labels, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    return labels.tolist(), codes.astype(np.float64)
 
 
 def _parses(v: str, kind=float) -> bool:
@@ -131,7 +152,7 @@ def _read_npy(path: Path, columns: str) -> tuple[list[str], np.ndarray, list[str
     return names, x, kinds, structured
 
 
-def _read_parquet(path: Path, columns: str) -> tuple[list[str], np.ndarray, list[str]]:
+def _read_parquet(path: Path, columns: str) -> tuple[list[str], np.ndarray, list[str], dict]:
     try:
         import pyarrow.parquet as pq  # optional: only for .parquet files
     except ImportError:
@@ -145,25 +166,34 @@ def _read_parquet(path: Path, columns: str) -> tuple[list[str], np.ndarray, list
     available = table.column_names
     names = _wanted(path, available, columns)
     numeric = lambda c: pt.is_integer(table.schema.field(c).type) or pt.is_floating(table.schema.field(c).type)  # noqa: E731
-    if names is None:
-        names = [c for c in available if numeric(c)]
+    text = lambda c: pt.is_string(table.schema.field(c).type) or pt.is_large_string(table.schema.field(c).type)  # noqa: E731
+    if names is None:  # numbers, and text but for identifiers (a different value in each row)
+        names = [c for c in available if numeric(c) or (text(c) and len(table.column(c).unique()) < table.num_rows)]
         if not names:
-            raise ConfigError(f"{path}: no numeric column")
-    cols, kinds = [], []
+            raise ConfigError(f"{path}: no numeric or text column")
+    cols, kinds, labels = [], [], {}
     for c in names:
-        if not numeric(c):
-            raise ConfigError(f"{path}: column {c!r} is not numeric (type {table.schema.field(c).type})")
+        if not (numeric(c) or text(c)):
+            raise ConfigError(f"{path}: column {c!r} is neither numbers nor text (type {table.schema.field(c).type})")
         col = table.column(c)
         if col.null_count:
             row = int(np.flatnonzero(np.asarray(col.is_null()))[0])
             raise ConfigError(f"{path}: row {row}, column {c!r}: missing value (null)")
+        if text(c):
+            labels[c], codes = _codes(col.to_pylist())
+            cols.append(codes)
+            kinds.append("text")
+            continue
         cols.append(col.to_numpy().astype(np.float64))
         kinds.append("int" if pt.is_integer(table.schema.field(c).type) else "float")
-    return names, np.stack(cols, 1) if cols else np.empty((0, 0)), kinds
+    return names, np.stack(cols, 1) if cols else np.empty((0, 0)), kinds, labels
 
 
 def read_columns(path: str | Path, columns: str = "") -> tuple[list[str], np.ndarray, dict]:
-    """Read and check a data file: (column names, values (n, dim) float64, info with format, kinds, sha256)."""
+    """Read and check a data file: (column names, values (n, dim) float64, info with format, kinds, sha256).
+
+    A text column's values are the codes of its labels (their places among its sorted labels, info['labels']); its
+    kind is 'text', a column of numbers' is 'int' or 'float' (how the file writes them)."""
     path = Path(path)
     fmt = file_format(path)
     if not path.exists():
@@ -172,13 +202,13 @@ def read_columns(path: str | Path, columns: str = "") -> tuple[list[str], np.nda
         raise ConfigError(f"{path}: not a file", "target.data")
     if path.stat().st_size == 0:
         raise ConfigError(f"{path}: empty file")
-    structured = False
+    structured, labels = False, {}
     if fmt in ("csv", "tsv"):
-        names, x, kinds = _read_text(path, "," if fmt == "csv" else "\t", columns)
+        names, x, kinds, labels = _read_text(path, "," if fmt == "csv" else "\t", columns)
     elif fmt == "npy":
         names, x, kinds, structured = _read_npy(path, columns)
     else:
-        names, x, kinds = _read_parquet(path, columns)
+        names, x, kinds, labels = _read_parquet(path, columns)
     if x.shape[0] == 0:
         raise ConfigError(f"{path}: no data rows")
     bad = ~np.isfinite(x)
@@ -188,8 +218,10 @@ def read_columns(path: str | Path, columns: str = "") -> tuple[list[str], np.nda
         raise ConfigError(f"{path}: {where}, column {names[j]!r}: {x[r, j]} (NaN and infinity are not data)")
     for j, c in enumerate(names):
         if np.all(x[:, j] == x[0, j]):
-            raise ConfigError(f"{path}: column {c!r} is constant ({x[0, j]:g} in every row): nothing to learn")
-    info = {"format": fmt, "kinds": kinds, "structured": structured,
+            value = repr(labels[c][0]) if c in labels else f"{x[0, j]:g}"
+            raise ConfigError(f"{path}: column {c!r} is constant ({value} in every row): nothing to learn")
+    x += 0.0  # -0.0 is 0.0: one value, written back as 0
+    info = {"format": fmt, "kinds": kinds, "structured": structured, "labels": labels,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     return names, x, info
 
@@ -217,47 +249,72 @@ def make_target(tc) -> Target:
     return load_data_target(tc) if tc.data else parse(tc.spec)
 
 
-def load_data_target(tc) -> Target:
-    """The Target of a data file: training rows standardised per column, the held-out rows for metrics."""
+def load_data_target(tc, types: list[dict] | None = None) -> Target:
+    """The Target of a data file: each column's type and codec from its training rows (or `types`, a run's record
+    of them), the training and held-out rows in standard units for the metrics."""
     names, x, info = read_columns(tc.data, tc.columns)
+    if x.shape[0] < MIN_ROWS:
+        raise ConfigError(f"{tc.data}: {x.shape[0]} rows, fewer than {MIN_ROWS}: too few to learn a distribution from "
+                          "and judge the fit on", "target.data")
     train_idx, held_idx = split(x.shape[0], tc.holdout)
-    if len(train_idx) < 2 or (tc.holdout > 0 and len(held_idx) < 2):
-        raise ConfigError(f"{tc.data}: {x.shape[0]} rows are too few to hold out {tc.holdout:.0%} "
-                          "and train on the rest")
     shift, scale = x[train_idx].mean(0), x[train_idx].std(0)
     if np.any(scale == 0):
         c = names[int(np.argmin(scale))]
         raise ConfigError(f"{tc.data}: column {c!r} is constant in the training rows: nothing to learn")
+    if types is not None:
+        cols = [Column.from_json(t) for t in types]
+    else:
+        overrides = parse_types(tc.types)
+        for c in overrides:
+            if c not in names:
+                raise ConfigError(f"no column {c!r} among the columns learnt ({', '.join(names)})", "target.types")
+        cols = [detect(c, x[train_idx, j], info["kinds"][j] == "text", info["labels"].get(c), overrides.get(c),
+                       f"{tc.data}: ") for j, c in enumerate(names)]
     z = ((x - shift) / scale).astype(np.float32)
     train, held = z[train_idx], z[held_idx] if tc.holdout > 0 else z[train_idx]
-    return make(tc.data, names, shift, scale, train, held, info)
+    spread = [intervals(c, x[train_idx, j]) for j, c in enumerate(cols)]
+    lo, hi = (np.stack([s[i] for s in spread], 1) for i in (0, 1))  # (rows, dim) each
+    return make(tc.data, names, shift, scale, train, held, info, cols, tc, (lo, hi))
 
 
-def make(path, names, shift, scale, train: np.ndarray | None, held: np.ndarray | None, info: dict) -> Target:
-    """A Target over standardised rows; without rows (a run whose data file has moved) it can only map samples."""
-    dim = len(names)
-    if train is not None:
+def make(path, names, shift, scale, train: np.ndarray | None, held: np.ndarray | None, info: dict,
+         cols: list[Column], tc, spread: tuple | None = None) -> Target:
+    """A Target over a table's rows; without rows (a run whose data file has moved) it can only map samples.
+
+    tc.encoding 'quantile': the real minibatch is training rows as normal scores, each value spread over its CDF
+    interval (spread: lo, hi (rows, dim)), and G's scores are decoded per column (distgan.columns); 'standard':
+    standardised training rows, and G's output snapped to each column's type."""
+    shift, scale = np.asarray(shift, np.float64), np.asarray(scale, np.float64)
+    if train is None:
+        def sample(key, n):
+            raise ConfigError(f"{path}: data file not found (training and evaluation need it)", "target.data")
+    elif tc.encoding == "quantile":
+        sample = scores_sampler(*spread)
+    else:
         rows = jnp.asarray(train)
 
         def sample(key, n):  # n training rows drawn with replacement: the real minibatch
             return rows[jax.random.randint(key, (n,), 0, rows.shape[0])]
-    else:
-        def sample(key, n):
-            raise ConfigError(f"{path}: data file not found (training and evaluation need it)", "target.data")
+    quantile = tc.encoding == "quantile"
+    decode = decoder(cols, shift, scale) if quantile else snapper(cols, shift, scale)
     spec = f"data:{path}[{','.join(names)}]"
-    return Target(spec, "data", dim, sample, columns=tuple(names), data=held, train_data=train, info=info,
-                  shift=np.asarray(shift, np.float64), scale=np.asarray(scale, np.float64))
+    return Target(spec, "data", len(names), sample, columns=tuple(names), data=held, train_data=train, info=info,
+                  shift=shift, scale=scale, types=tuple(cols), decode=decode, exact=partial(exact, cols),
+                  calibrate=calibration_draws(info.get("train_rows", 0) if train is None else len(train))
+                  if quantile and tc.calibrate else 0)
 
 
 def record(target: Target, tc) -> dict:
     """What a run folder keeps of its data: enough to sample in the data's units without the file."""
     return {"path": str(Path(tc.data).resolve()), "columns": list(target.columns), "shift": target.shift.tolist(),
             "scale": target.scale.tolist(), "train_rows": int(target.train_data.shape[0]),
-            "holdout_rows": int(target.data.shape[0]), **target.info}
+            "holdout_rows": int(target.data.shape[0]), **target.info,
+            "types": [c.to_json() for c in target.types]}
 
 
 def load_run_target(tc, folder: Path) -> Target:
-    """A run's data target: the file when it is still there (checked against the record), else the record alone."""
+    """A run's data target: the file when it is still there (checked against the record), else the record alone.
+    The column types and codecs are the record's, so a run samples as it was trained."""
     record_path = Path(folder) / META
     record = read_json(record_path, "data record") if record_path.exists() else None
     path = Path(tc.data)
@@ -265,28 +322,37 @@ def load_run_target(tc, folder: Path) -> Target:
         path = Path(record["path"])  # the run was started from another working directory
     if path.exists():
         tc = type(tc)(**{**tc.__dict__, "data": str(path)})
-        target = load_data_target(tc)
-        if record is not None:
-            if target.info["sha256"] != record["sha256"]:
-                raise ConfigError(f"{path}: the data file changed since this run was trained "
-                                  f"(recorded in {record_path})", "target.data")
-            target.shift, target.scale = np.asarray(record["shift"]), np.asarray(record["scale"])
+        target = load_data_target(tc, record.get("types") if record is not None else None)
+        if record is not None and target.info["sha256"] != record["sha256"]:
+            raise ConfigError(f"{path}: the data file changed since this run was trained "
+                              f"(recorded in {record_path})", "target.data")
         return target
     if record is None:
         raise ConfigError(f"{tc.data}: data file not found, and the run folder has no {META}", "target.data")
-    return make(record["path"], record["columns"], record["shift"], record["scale"], None, None, record)
+    cols = [Column.from_json(t) for t in record["types"]]
+    return make(record["path"], record["columns"], record["shift"], record["scale"], None, None, record, cols, tc)
 
 
-def sample_columns(x: np.ndarray, info: dict | None) -> list[np.ndarray]:
-    """Samples (m, dim) in the data's units as the file's columns, one array each: integer columns rounded back."""
+def sample_columns(x: np.ndarray, info: dict | None, columns: tuple[str, ...] = ()) -> list[np.ndarray]:
+    """Samples (m, dim) in the data's units (exact for their types: Target.to_data) as the file's columns, one
+    array each: integer columns rounded back, a text column's codes as its labels."""
     kinds = (info or {}).get("kinds") or ["float"] * x.shape[1]
-    return [np.rint(x[:, j]).astype(np.int64) if k == "int" else x[:, j] for j, k in enumerate(kinds)]
+    cols = [np.rint(x[:, j]).astype(np.int64) if k in ("int", "text") else x[:, j] for j, k in enumerate(kinds)]
+    return [np.asarray(info["labels"][name], dtype=str)[col] if k == "text" else col
+            for name, k, col in zip(columns or [None] * len(cols), kinds, cols)]
 
 
 def _text(cols: list[np.ndarray], sep: str) -> bytes:
-    """Rows of a CSV/TSV file: floats as their shortest repr, integers as integers."""
-    cells = [map(repr, c.tolist()) if c.dtype.kind == "f" else map(str, c.tolist()) for c in cols]
+    """Rows of a CSV/TSV file: floats as their shortest repr, integers as integers, text quoted as csv.writer does."""
+    cells = [map(repr, c.tolist()) if c.dtype.kind == "f" else
+             (_quoted(v, sep) for v in c.tolist()) if c.dtype.kind == "U" else map(str, c.tolist()) for c in cols]
     return "".join(sep.join(row) + "\n" for row in zip(*cells)).encode()
+
+
+def _quoted(v: str, sep: str) -> str:
+    """A text value as a CSV/TSV field: in double quotes (inner ones doubled) when it holds sep, a quote or a line
+    break, as csv.writer writes it."""
+    return '"' + v.replace('"', '""') + '"' if any(ch in v for ch in (sep, '"', "\n", "\r")) else v
 
 
 class _Npy:
@@ -381,7 +447,8 @@ def check_free_space(path: Path, need: int, what: str) -> None:
 
 def write_samples(path: str | Path, x: np.ndarray | Iterable[np.ndarray], columns: tuple[str, ...],
                   info: dict | None = None, n: int | None = None, on_rows=None) -> None:
-    """Write samples (n, dim) in the data's units; the file type follows the extension, ints are rounded back.
+    """Write samples (n, dim) in the data's units; the file type follows the extension, ints are rounded back and
+    text columns written as their labels (a .npy with text is a structured array).
 
     x: an array, or chunks of rows (n rows in all) written one at a time, so memory stays that of one chunk. The
     file is written under a temporary name and renamed at the end: an interruption leaves no half file. Its disk's
@@ -393,13 +460,13 @@ def write_samples(path: str | Path, x: np.ndarray | Iterable[np.ndarray], column
         _pyarrow(path)
     chunks = iter([x] if isinstance(x, np.ndarray) else x)
     n = x.shape[0] if isinstance(x, np.ndarray) else n
-    first = sample_columns(next(chunks), info)  # the columns' types and text width: the file's size
+    first = sample_columns(next(chunks), info, columns)  # the columns' types and text width: the file's size
     check_free_space(path, estimated_size(fmt, first, n), f"{n} samples")
     rows = 0
     with atomic_file(path) as f:
         out = (_Text(f, columns, "," if fmt == "csv" else "\t") if fmt in ("csv", "tsv") else
-               _Npy(f, columns, n, bool((info or {}).get("structured"))) if fmt == "npy" else _Parquet(f, columns))
-        for cols in itertools.chain([first], (sample_columns(c, info) for c in chunks)):
+               _Npy(f, columns, n, bool((info or {}).get("structured")) or "text" in (info or {}).get("kinds", ())) if fmt == "npy" else _Parquet(f, columns))
+        for cols in itertools.chain([first], (sample_columns(c, info, columns) for c in chunks)):
             out.add(cols)
             rows += len(cols[0])
             if on_rows is not None:

@@ -35,6 +35,7 @@ from .targets import Target
 # on CPU JAX lowers its default threefry as a rolled while loop (about 25 small kernels per draw), Philox as one fused
 # kernel. Its key is two uint32 words like threefry's, so states, checkpoints and the evaluator keep their layout.
 PRNG = "philox4x32"
+CALIBRATION_SEED = 20171717  # the noise of a data file's calibration draws (distgan.columns.decoder)
 
 
 def _schedule(kind: str, lr: float, total: int, cooldown: int = 0):
@@ -132,8 +133,18 @@ class GAN:
         return mlp(params, d_inputs(self.cfg.model, u), self.d_acts)[:, 0]
 
     def sample(self, state: dict, key: jax.Array, n: int) -> jax.Array:
-        """n samples from G (its moving average when train.ema > 0). -> (n, dim)"""
+        """n samples from G (its moving average when train.ema > 0), through a data file's decoder: G's output
+        head per column type (distgan.columns). -> (n, dim)"""
         params = state["ema"] if "ema" in state else state["G"]
+        x = self.draw(params, key, n)
+        if self.target.decode is None:
+            return x
+        ref = self.draw(params, jax.random.PRNGKey(CALIBRATION_SEED), self.target.calibrate) \
+            if self.target.calibrate else None  # the same noise for every call: G's own CDF, fixed with its weights
+        return self.target.decode(x, ref)
+
+    def draw(self, params: dict, key: jax.Array, n: int) -> jax.Array:
+        """n outputs of G's raw head: noise, and a discrete code per row when model.codes. -> (n, dim)"""
         if not self.cfg.model.codes:
             return self.G(params, self.noise(key, n))
         kz, kc = jax.random.split(key)

@@ -188,17 +188,18 @@ class Evaluator:
         self._draw = jax.jit(jax.vmap(one, in_axes=(0, None, None)), compiler_options=ONE_SHOT)
 
     def _size(self, replicates: int) -> int:
-        """Replicates per block: `block`, or as many as block_size lets fit in memory."""
-        return self.block or block_size(replicates, self.n, self.target.dim)
+        """Replicates per block: `block`, or as many as block_size lets fit in memory (a data file's calibration
+        draws count as samples, distgan.columns.decoder)."""
+        return self.block or block_size(replicates, self.n + self.target.calibrate, self.target.dim)
 
     def _blocks(self, states: dict) -> list[dict]:
         """The states of each block of replicates evaluated together: all of them, or slices of them gathered on the
         default device (a slice of replicates split over devices would be copied to every device, and drawn on each)."""
         K = jax.tree.leaves(states)[0].shape[0]
         size = self._size(K)
-        if size >= K:
+        if size >= K and not self.target.calibrate:
             return [states]
-        states = jax.tree.map(_one_device, states)
+        states = jax.tree.map(_one_device, states)  # a data file's calibration sorts by a host callback too
         return [jax.tree.map(lambda x, i=i: x[i:i + size], states) for i in range(0, K, size)]
 
     def __call__(self, states: dict, step: int, draw: int = 0) -> dict[str, np.ndarray]:
@@ -215,7 +216,7 @@ class Evaluator:
         the first evaluation does not stop training to compile. Calls find them in JAX's cache of compiled programs."""
         K = jax.tree.leaves(shapes)[0].shape[0]
         size = self._size(K)
-        if size < K:  # blocks are sliced from the states gathered on the default device (_blocks)
+        if size < K or self.target.calibrate:  # blocks of the states gathered on the default device (_blocks)
             shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), shapes)
         for rows in sorted({min(size, K), K % size} - {0}):  # a last, smaller block has programs of its own
             part = jax.tree.map(lambda x, rows=rows: jax.ShapeDtypeStruct((rows,) + x.shape[1:], x.dtype,

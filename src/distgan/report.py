@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from . import metrics, modes
+from . import metrics, modes, tables
 from .config import Config, ConfigError
 from .gan import GAN
 from .targets import Target
@@ -215,9 +215,12 @@ def evaluate_run(cfg: Config, gan: GAN, target: Target, states: dict, result: di
                  target_moments: dict, logs: dict, first_step: list[dict] | None = None,
                  best: dict | None = None) -> dict:
     """The summary of a run's states, given their fit `result` (metrics.Evaluator's at their step): fit beside the
-    floor, named failures, verdicts, the table over replicates and, for mixtures, the modes captured."""
+    floor, named failures, verdicts, the table over replicates and, for mixtures, the modes captured; for data
+    files, each column's statistic for its type and memorisation (distgan.tables)."""
     guard = np.stack([np.asarray(states["nonfinite"]), np.asarray(states["nonfinite_step"])], 1)  # (K, 2)
     summary = summarize(cfg, result, floor, logs, target_moments, guard, first_step, best)
     if target.components is not None:  # mixtures: modes captured, high quality, reverse KL (VEEGAN/PacGAN)
         summary["modes"] = modes.evaluate(gan.sample, states, target)
+    if target.types:
+        summary["table_fit"] = tables.evaluate(gan.sample, states, target, cfg.eval.n_samples)
     return summary

@@ -309,13 +309,14 @@ class Writer:
 
 # --- a finished run, read back --------------------------------------------------------------------------------
 
-_SAMPLERS: dict[tuple[str, str], object] = {}
+_SAMPLERS: dict[tuple, object] = {}
 
 
 def _chunk_sampler(gan: GAN):
     """gan.sample of chunk i as one jitted function: (state, key, i) -> (SAMPLE_CHUNK, dim). A GAN is made from its
-    config and target spec alone, so runs read back with the same ones share it and compile it once."""
-    key = (config_mod.dumps(gan.cfg), gan.target.spec)
+    config and target spec alone (a data file's decoder: its contents too), so runs read back with the same ones share
+    it and compile it once."""
+    key = (config_mod.dumps(gan.cfg), gan.target.spec, gan.target.info.get("sha256"))
     if key not in _SAMPLERS:
         if len(_SAMPLERS) >= 16:
             _SAMPLERS.clear()
@@ -366,6 +367,8 @@ class Run:
         if not 0 <= seed < 1 << 32:  # PRNGKey keeps 32 bits of a seed (and fails past 64)
             raise ConfigError(f"expected a seed from 0 to {(1 << 32) - 1}, got {seed}", "seed")
         state, key = self.state(replicate), jax.random.PRNGKey(seed)
+        if self.target.calibrate:  # on one device: a data file's decoder sorts by a host callback
+            state = jax.tree.map(np.asarray, state)
         for i, start in enumerate(range(0, n, SAMPLE_CHUNK)):
             x = np.asarray(self._chunk(state, key, np.uint32(i)))[:n - start]  # the last chunk: its first rows
             yield self.target.to_data(x)

@@ -35,12 +35,18 @@ class Target:
     data: np.ndarray | None = field(default=None, repr=False)  # data files: held-out rows (n, dim), the real sample
     train_data: np.ndarray | None = field(default=None, repr=False)  # data files: training rows (m, dim)
     info: dict = field(default_factory=dict, repr=False)  # data files: format, column kinds, sha256 (see data.py)
-    shift: np.ndarray | float = 0.0  # data files: training runs on (x - shift) / scale, one per column
+    shift: np.ndarray | float = 0.0  # data files: metrics compare (x - shift) / scale, one per column
     scale: np.ndarray | float = 1.0
+    types: tuple = ()  # data files: each column's type and codec (distgan.columns.Column)
+    decode: Callable | None = field(default=None, repr=False)  # data files: G's output (and ref) -> typed, standard units
+    exact: Callable | None = field(default=None, repr=False)  # data files: values in the data's units made exact
+    calibrate: int = 0  # data files: G's draws that decode calibrates each column by (0: none)
 
     def to_data(self, x: np.ndarray) -> np.ndarray:
-        """Map G's outputs back to the data's units (identity for built-in targets)."""
-        return np.asarray(x) * self.scale + self.shift
+        """Map samples (GAN.sample's) back to the data's units, exact for their column types (identity for built-in
+        targets)."""
+        x = np.asarray(x) * self.scale + self.shift
+        return x if self.exact is None else self.exact(x)
 
     def pdf(self, x: np.ndarray) -> np.ndarray | None:
         """Exact density at x (1-D targets only); None where no closed form is known."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import time
@@ -51,6 +52,18 @@ def stop_on_signals(stop: list):
             signal.signal(sig, handler)
 
 
+def fit_batch(cfg: Config, target) -> tuple[Config, str]:
+    """A config whose batch fits the data file's training rows: a batch larger than the rows becomes the rows (a
+    multiple of model.pack for packed D inputs), and the line that says so; cfg itself when it already fits."""
+    rows, t = (target.train_data.shape[0] if target.train_data is not None else 0), cfg.train
+    if not rows or rows >= t.batch_size:
+        return cfg, ""
+    batch = rows - rows % cfg.model.pack if cfg.model.d_input == "pack" else rows
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(t, batch_size=batch))
+    return validate(cfg), (f"batch {batch}: the data file has {rows} training rows, fewer than train.batch_size "
+                           f"({t.batch_size})")
+
+
 def _every(steps: int, log_every: int) -> int:
     """An interval in steps, rounded up to whole chunks: evaluations and checkpoints fall on chunk ends, so a resumed
     run cuts its chunks where the first run did."""
@@ -73,11 +86,10 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
     The run folder is this process's alone while it trains (runs.claim): another process that trains into it, or
     resumes it, is refused naming this one's pid. out may be a Claim already taken, which the run then releases.
     """
-    cfg, t = validate(cfg), cfg.train
+    cfg = validate(cfg)
     target = make_target(cfg.target)  # bad targets and data files fail here, before anything is written
-    if target.train_data is not None and target.train_data.shape[0] < t.batch_size:
-        raise ConfigError(f"{cfg.target.data}: {target.train_data.shape[0]} training rows (after holding out "
-                          f"{cfg.target.holdout:.0%}) are fewer than a batch ({t.batch_size})", "train.batch_size")
+    cfg, batch_note = fit_batch(cfg, target)
+    t = cfg.train
     with run_folder(cfg, target.name, out, resume) as out:  # this process is the folder's one writer until the end
         gan = GAN(cfg, target)
         engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
@@ -93,6 +105,8 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
                 raise ConfigError(f"{t.steps}: the run's checkpoint is already at step {step}", "train.steps")
         writer = Writer(out, cfg, target, resumed_at=step if resume else None)
         console = Console(echo, progress, t.steps, step, t.replicates)
+        if batch_note:
+            console.say(batch_note)
         if t.replicates > 1:
             console.say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); "
                         "lines show replicate 0")
