@@ -90,8 +90,47 @@ def decide(d: Decision, score: np.ndarray, step: int, t: TrainConfig, se: float,
     return Decision(record, improved, low, stopped, cool), keep
 
 
+class FixedSteps:
+    """The loop's side of a fixed train.steps: it ends there, and each evaluation's fit picks the best state."""
+
+    at = "last"  # a finished run samples its last state
+
+    def __init__(self, t: TrainConfig):
+        self.t = t
+
+    def due(self, step: int) -> bool:
+        return False
+
+    def done(self, step: int) -> bool:
+        return step >= self.t.steps
+
+    def observe(self, engine, states: dict, step: int, result: dict, floor: dict, best: Best
+                ) -> tuple[dict, dict, list[str]]:
+        best.update(states, fit_score(result, floor), step)
+        return states, {}, []
+
+    def meta(self) -> dict:
+        return {}
+
+    def kept(self, engine, best: Best, step: int, states: dict, result: dict) -> tuple[dict, dict]:
+        return states, result
+
+    def summary(self, best: Best, step: int) -> dict:
+        return {}
+
+
+def stopping(cfg: Config, target, every: int, meta: dict) -> FixedSteps | AutoSteps:
+    """The run's stopping rule: AutoSteps with train.auto_steps (resumed from a checkpoint's `meta`), else
+    FixedSteps."""
+    if not cfg.train.auto_steps:
+        return FixedSteps(cfg.train)
+    return AutoSteps(cfg, target, cfg.train.replicates, every, meta.get("auto"))
+
+
 class AutoSteps:
     """The loop's side of `--steps auto`: the decisions of K replicates, the held-out scoring, and the state kept."""
+
+    at = "best"  # a finished run samples the state each replicate keeps
 
     def __init__(self, cfg: Config, target, replicates: int, every: int, meta: dict | None = None):
         self.t, self.every = cfg.train, every
@@ -114,10 +153,12 @@ class AutoSteps:
         draws = [first] + [engine.evaluate(states, step, draw=j) for j in range(1, self.t.auto_draws)]
         return np.mean([fit_score(r, floor) for r in draws], axis=0)
 
-    def update(self, engine, states: dict, step: int, first: dict, floor: dict, best: Best
-               ) -> tuple[dict, dict, list[str]]:
-        """Score, decide, keep the best states, and write the cooldowns into the states.
+    def observe(self, engine, states: dict, step: int, first: dict, floor: dict, best: Best
+                ) -> tuple[dict, dict, list[str]]:
+        """At an evaluation that is due: score, decide, keep the best states, and write the cooldowns into the states.
         -> (states, fields for the metrics row, lines naming the replicates that stopped improving)"""
+        if not self.due(step):
+            return states, {}, []
         score = self.score(engine, states, step, first, floor)
         before = self.decision.stopped.copy()
         self.decision, keep = decide(self.decision, score, step, self.t, self.se, self.every)
@@ -132,7 +173,11 @@ class AutoSteps:
             lines.append(f"step {step}: and {len(new) - 10} more replicates stopped improving")
         return states, {"auto_score": score.tolist(), "auto_stopped": d.stopped.tolist()}, lines
 
-    def kept(self, engine, best: Best, step: int) -> tuple[dict, dict]:
+    def meta(self) -> dict:
+        """For a checkpoint's metadata: the decisions, which a resumed run continues from."""
+        return {"auto": self.decision.meta()}
+
+    def kept(self, engine, best: Best, step: int, states: dict, result: dict) -> tuple[dict, dict]:
         """The states each replicate keeps, placed, and their fit on a fresh draw (not one they were chosen on)."""
         states = engine.place(best.tree["state"])
         return states, engine.evaluate(states, step, draw=self.t.auto_draws)
@@ -140,6 +185,6 @@ class AutoSteps:
     def summary(self, best: Best, step: int) -> dict:
         """For summary.json: where each replicate stopped, cooled down to, and the step of the state it keeps."""
         d = self.decision
-        return {"steps": step, "se": self.se, "replicates": [
+        return {"auto": {"steps": step, "se": self.se, "replicates": [
             {"stopped": int(s), "ended": int(s + c) if s >= 0 else step, "kept": int(k), "score": float(v)}
-            for s, c, k, v in zip(d.stopped, d.cool, best.tree["step"], best.tree["score"])]}
+            for s, c, k, v in zip(d.stopped, d.cool, best.tree["step"], best.tree["score"])]}}

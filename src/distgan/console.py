@@ -133,9 +133,19 @@ class Console:
                         disable=(not sys.stderr.isatty()) if progress is None else not progress)
         self._echo = None if echo is None else tqdm.write if not self.bar.disable else echo
 
-    def say(self, line: str) -> None:
+    def say(self, *lines: str) -> None:
         if self._echo is not None:
-            self._echo(line)
+            for line in lines:
+                self._echo(line)
+
+    def intro(self, t, step: int, out, note: str = "") -> None:
+        """The lines before the first step: `note` (a batch cut to the data), the replicates, where a resume starts."""
+        self.say(*[note] if note else [])
+        if t.replicates > 1:
+            self.say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); "
+                     "lines show replicate 0")
+        if step:
+            self.say(f"resuming {out} at step {step} of {t.steps}")
 
     def update(self, n: int, step: int, train_s: float, within: np.ndarray | None, evaluated: bool) -> None:
         """n more steps done, `train_s` seconds of training so far; `within`: the last evaluation's within-floor."""

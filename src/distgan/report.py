@@ -177,6 +177,14 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
             "target_moments": target_moments, "floor": floor, "table": table, "replicates": reps}
 
 
+def timing(engine, train_s: float, start: int, step: int, replicates: int) -> dict:
+    """summary.json's timing: compile and training seconds, steps and replicate-steps per second, devices."""
+    return {"compile_s": engine.compile_s, "train_s": train_s, "resumed_at": start,
+            "us_per_step": 1e6 * train_s / max(step - start, 1),
+            "replicate_steps_per_s": (step - start) * replicates / max(train_s, 1e-9),
+            "devices": engine.parts, "platform": jax.devices()[0].platform}
+
+
 def last_logs(rows: list[dict], replicates: int | None = None, where: str = "metrics.jsonl") -> dict[str, np.ndarray]:
     """The logs that name failures (D's output on fakes, G's gradient norm) from the last metrics row, each (K,);
     a ConfigError naming `where` if they are not K numbers each (a damaged file)."""

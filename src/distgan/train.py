@@ -9,10 +9,8 @@ import signal
 import time
 from pathlib import Path
 
-import jax
-
 from . import metrics
-from .auto import AutoSteps
+from .auto import stopping
 from .config import Config, ConfigError, validate
 from .console import Console, seed_line
 from .data import make_target
@@ -20,7 +18,7 @@ from .engine import Engine
 from .files import read_jsonl, write_json
 from .gan import GAN
 from .plots import plot_run
-from .report import Best, Problems, evaluate_run, fit_score, last_logs
+from .report import Best, Problems, evaluate_run, last_logs, timing
 from .runs import CHECKPOINT, Claim, Run, Writer, load_checkpoint, run_folder
 
 SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
@@ -70,6 +68,15 @@ def _every(steps: int, log_every: int) -> int:
     return math.ceil(steps / log_every) * log_every
 
 
+def _restore(out: Path, cfg: Config, engine: Engine, states: dict, best: Best):
+    """A resumed run's states, best states, problems, step and checkpoint metadata, from out's checkpoint."""
+    tree, meta = load_checkpoint(out, {"state": states, "best": best.tree}, CHECKPOINT, cfg)
+    if meta["step"] > cfg.train.steps:
+        raise ConfigError(f"{cfg.train.steps}: the run's checkpoint is already at step {meta['step']}", "train.steps")
+    return (engine.place(tree["state"]), Best(states, tree["best"]), Problems(cfg.train.replicates, meta["first_step"]),
+            meta["step"], meta)
+
+
 def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, progress: bool | None = None,
           plots: bool = True, resume: bool = False, stop: list | None = None, on_start=None,
           on_eval=None) -> Run:
@@ -98,60 +105,42 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
         states, problems, step, meta = engine.init(), Problems(t.replicates), 0, {}
         best = Best(states)
         if resume and (out / CHECKPOINT).exists():
-            tree, meta = load_checkpoint(out, {"state": states, "best": best.tree}, CHECKPOINT, cfg)
-            states, best, step = engine.place(tree["state"]), Best(states, tree["best"]), meta["step"]
-            problems = Problems(t.replicates, meta["first_step"])
-            if step > t.steps:
-                raise ConfigError(f"{t.steps}: the run's checkpoint is already at step {step}", "train.steps")
+            states, best, problems, step, meta = _restore(out, cfg, engine, states, best)
         writer = Writer(out, cfg, target, resumed_at=step if resume else None)
         console = Console(echo, progress, t.steps, step, t.replicates)
-        if batch_note:
-            console.say(batch_note)
-        if t.replicates > 1:
-            console.say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); "
-                        "lines show replicate 0")
-        if step:
-            console.say(f"resuming {out} at step {step} of {t.steps}")
+        console.intro(t, step, out, batch_note)
         eval_every, checkpoint_every = _every(t.eval_every, t.log_every), _every(t.checkpoint_every, t.log_every)
-        auto = AutoSteps(cfg, target, t.replicates, _every(t.auto_every, t.log_every), meta.get("auto")) \
-            if t.auto_steps else None  # --steps auto: when to stop, cool down, and which state to keep
+        rule = stopping(cfg, target, _every(t.auto_every, t.log_every), meta)  # fixed steps, or --steps auto
         result, logs, within, start, train_s = None, {}, None, step, 0.0
         with stop_on_signals([] if stop is None else stop) as stop:
             try:
                 if on_start is not None:
                     on_start()
-                while step < t.steps and not (auto is not None and auto.done(step)):
+                while not rule.done(step):
                     n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
                     t0 = time.perf_counter()
                     states, logs, guard = engine.run(states, n)
                     train_s += time.perf_counter() - t0
                     step += n
                     row = {"step": step, **{k: v.tolist() for k, v in logs.items()}}
-                    console.say(seed_line(step, logs))
-                    for line in problems.update(step, logs, guard, target_moments):
-                        console.say(line)
-                    evaluated = step % eval_every == 0 or step == t.steps or (auto is not None and auto.due(step))
-                    if evaluated:
+                    console.say(seed_line(step, logs), *problems.update(step, logs, guard, target_moments))
+                    evaluated = step % eval_every == 0 or step == t.steps or rule.due(step)
+                    if evaluated:  # the fit on held-out samples; the rule keeps the best states (and may stop)
                         result = engine.evaluate(states, step)
                         within = metrics.within_floor(result, floor)
-                        if auto is None:
-                            best.update(states, fit_score(result, floor), step)
-                        row.update(fit={k: v.tolist() for k, v in result.items()}, within_floor=within.tolist())
-                    if auto is not None and auto.due(step):  # averaged held-out draws set each replicate's rate
-                        states, fields, lines = auto.update(engine, states, step, result, floor, best)
-                        row.update(fields)
-                        for line in lines:
-                            console.say(line)
-                    end = step == t.steps or (auto is not None and auto.done(step))
-                    save = (checkpoint_every and step % checkpoint_every == 0) or end or bool(stop)
+                        states, fields, lines = rule.observe(engine, states, step, result, floor, best)
+                        row.update(fit={k: v.tolist() for k, v in result.items()}, within_floor=within.tolist(),
+                                   **fields)
+                        console.say(*lines)
+                    save = (checkpoint_every and step % checkpoint_every == 0) or rule.done(step) or bool(stop)
                     writer.add(row, flush=evaluated or save)
                     if save:
                         writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step,
-                                                              **({"auto": auto.decision.meta()} if auto else {})})
+                                                              **rule.meta()})
                     if evaluated and on_eval is not None:
                         on_eval(step, result, floor)
                     console.update(n, step, train_s, within, evaluated)
-                    if stop and not end:
+                    if stop and not rule.done(step):
                         name = SIGNALS.get(stop[0], f"signal {stop[0]}")
                         raise Interrupted(f"{name}: stopped at step {step} of {t.steps}", out, 128 + stop[0])
             finally:
@@ -159,19 +148,13 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
 
         if result is None:  # resumed a finished run whose summary was not written: evaluate its final state again
             result, logs = engine.evaluate(states, step), last_logs(read_jsonl(out / "metrics.jsonl"))
-        if auto is not None:  # the states each replicate keeps are the run's result, scored on a fresh draw
-            states, result = auto.kept(engine, best, step)
+        states, result = rule.kept(engine, best, step, states, result)  # auto steps: the states each replicate keeps
         summary = evaluate_run(cfg, gan, target, states, result, floor, target_moments, logs, problems.first_step,
                                best.tree)
-        if auto is not None:
-            summary["auto"] = auto.summary(best, step)
-        summary["timing"] = {"compile_s": engine.compile_s, "train_s": train_s, "resumed_at": start,
-                             "us_per_step": 1e6 * train_s / max(step - start, 1),
-                             "replicate_steps_per_s": (step - start) * t.replicates / max(train_s, 1e-9),
-                             "devices": engine.parts, "platform": jax.devices()[0].platform}
+        summary.update(rule.summary(best, step), timing=timing(engine, train_s, start, step, t.replicates))
         with writer.resumable():
             write_json(out / "summary.json", summary)
-            run = Run(out, cfg, target, gan, states, summary, at="last" if auto is None else "best")
+            run = Run(out, cfg, target, gan, states, summary, at=rule.at)
             if plots:
                 plot_run(run)
         return run
