@@ -75,6 +75,12 @@ def test_bench_fit_runs_the_cli(capsys, tmp_path):
     assert (tmp_path / "b" / "default" / "summary.json").exists()
 
 
+# `distgan` with Ctrl-C's default action: a shell's background job ignores SIGINT and its children inherit that, so
+# Python would never raise KeyboardInterrupt (a fork to reset it in the child would fork a JAX process)
+DISTGAN = [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+           "from distgan.cli import entry; entry()"]
+
+
 def _wait_for(p, ready, what: str, seconds: float = 300) -> None:
     """Poll until ready() holds, while the process runs; a loaded machine may take minutes to import and compile."""
     deadline = time.monotonic() + seconds
@@ -87,19 +93,20 @@ def _wait_for(p, ready, what: str, seconds: float = 300) -> None:
 @pytest.mark.parametrize("when", ["compiling", "training"])  # XLA used to crash on exit (139) while compiling
 def test_bench_fit_stops_on_ctrl_c(tmp_path, when):
     """Bench runs train in chunks, so a Ctrl-C stops one within seconds: exit 130 and one line, no traceback."""
-    cmd = [sys.executable, "-m", "distgan", "bench", "fit", "--presets", "seed", "--seeds", "2", "--steps", "1000000",
-           "--set", "eval.n_samples=500", "--out", str(tmp_path / "b")]
+    cmd = [*DISTGAN, "bench", "fit", "--presets", "seed", "--seeds", "2", "--steps", "1000000",
+           "--set", "eval.n_samples=500", "--set", "train.checkpoint_every=500", "--out", str(tmp_path / "b")]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
                               "PYTHONUNBUFFERED": "1"})
     try:
         assert p.stdout.readline().startswith("bench fit: ")  # printed before the first compile
-        if when == "training":  # the first chunk's log row is written
+        if when == "training":  # the first chunk's row and checkpoint are written
             _wait_for(p, (tmp_path / "b" / "seed" / "metrics.jsonl").exists, "first chunk")
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=120)  # one chunk of a million steps would take many minutes
-    finally:
+    finally:  # no process or pipe outlives the test
         p.kill()
+        p.communicate()
     assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
 
 
@@ -122,7 +129,7 @@ def test_train_compare_prints_both_verdicts_and_equals_each_run_alone(capsys, tm
 
 def test_train_compare_stops_both_runs_on_ctrl_c(tmp_path):
     """Ctrl-C stops the main run and the comparison beside it: exit 130, one line, a checkpoint in each folder."""
-    cmd = [sys.executable, "-m", "distgan", "train", "--compare", "seed", "--steps", "1000000", "--quiet",
+    cmd = [*DISTGAN, "train", "--compare", "seed", "--steps", "1000000", "--quiet",
            "--set", "eval.n_samples=500", "--out", str(tmp_path / "r")]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
@@ -130,8 +137,9 @@ def test_train_compare_stops_both_runs_on_ctrl_c(tmp_path):
         _wait_for(p, lambda: all((tmp_path / f / "metrics.jsonl").exists() for f in ("r", "r-vs-seed")), "training")
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=120)
-    finally:
+    finally:  # no process or pipe outlives the test
         p.kill()
+        p.communicate()
     assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
     assert "--resume" in err
     for folder in ("r", "r-vs-seed"):
