@@ -10,13 +10,15 @@ from pathlib import Path
 
 import jax
 
-from . import metrics
+from . import metrics, tensorboard
 from .config import Config, ConfigError, validate
 from .console import Console, seed_line
 from .data import make_target
 from .engine import Engine
 from .files import read_jsonl, write_json
+from .frames import Recorder
 from .gan import GAN
+from .page import Page
 from .plots import plot_run
 from .report import Best, Problems, evaluate_run, fit_score, last_logs
 from .runs import CHECKPOINT, Run, Writer, load_checkpoint, run_folder
@@ -72,10 +74,13 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     if target.train_data is not None and target.train_data.shape[0] < t.batch_size:
         raise ConfigError(f"{cfg.target.data}: {target.train_data.shape[0]} training rows (after holding out "
                           f"{cfg.target.holdout:.0%}) are fewer than a batch ({t.batch_size})", "train.batch_size")
+    if cfg.report.tensorboard:
+        tensorboard.require()  # a one-line error saying how to install it, before anything is written
     out = run_folder(cfg, target.name, out, resume)
     gan = GAN(cfg, target)
     engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
-    floor, target_moments = engine.compile(beside=lambda: (
+    film = Recorder(cfg, gan, out)  # the animation's frames of G and D (frames.py)
+    _, floor, target_moments = engine.compile(beside=lambda: (film.compile(engine.shapes),
         metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments()))
     states, problems, step = engine.init(), Problems(t.replicates), 0
     best = Best(states)
@@ -83,10 +88,13 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         tree, meta = load_checkpoint(out, {"state": states, "best": best.tree}, CHECKPOINT, cfg)
         states, best, step = engine.place(tree["state"]), Best(states, tree["best"]), meta["step"]
         problems = Problems(t.replicates, meta["first_step"])
+        film.resume(step)
         if step > t.steps:
             raise ConfigError(f"{t.steps}: the run's checkpoint is already at step {step}", "train.steps")
     writer = Writer(out, cfg, target, resumed_at=step if resume else None)
     console = Console(echo, progress, t.steps, step, t.replicates)
+    page = Page(out, cfg, target, floor, target_moments) if cfg.report.html else None  # report.html (page.py)
+    board = tensorboard.Board(out, cfg, floor, step) if cfg.report.tensorboard else None
     if t.replicates > 1:
         console.say(f"training {t.replicates} replicates (seeds {t.seed}..{t.seed + t.replicates - 1}); "
                     "lines show replicate 0")
@@ -98,6 +106,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
         try:
             if on_start is not None:
                 on_start()
+            film.capture(states, step)  # G and D before the first step
             while step < t.steps:
                 n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
                 t0 = time.perf_counter()
@@ -116,8 +125,13 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
                     row.update(fit={k: v.tolist() for k, v in result.items()}, within_floor=within.tolist())
                 save = (checkpoint_every and step % checkpoint_every == 0) or step == t.steps or bool(stop)
                 writer.add(row, flush=evaluated or save)
+                film.capture(states, step, flush=evaluated or save)
+                if board:
+                    board.add(row, film.latest(step))
                 if save:
                     writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step})
+                if evaluated and page:
+                    page.write(step)
                 console.update(n, step, train_s, within, evaluated)
                 if stop and step < t.steps:
                     name = SIGNALS.get(stop[0], f"signal {stop[0]}")
@@ -134,6 +148,10 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
                          "replicate_steps_per_s": (step - start) * t.replicates / max(train_s, 1e-9),
                          "devices": engine.parts, "platform": jax.devices()[0].platform}
     write_json(out / "summary.json", summary)
+    if board:
+        board.close(summary)
+    if page:
+        page.write(step, summary)
     run = Run(out, cfg, target, gan, states, summary)
     if plots:
         plot_run(run)
