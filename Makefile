@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,7 +15,14 @@ run: $(STAMP)
 	$(VENV)/bin/distgan train --compare seed $(ARGS)
 
 test: $(STAMP)
+	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
 	$(PY) -m pytest -q -n auto $(ARGS)
+
+# The browser tests of report.html drive Debian's Chromium (Playwright's own browser download needs a network).
+chromium:
+	@if [ "$$(id -u)" = 0 ]; then echo "installing chromium for the browser tests"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "no chromium, and installing it needs root (sudo apt-get install chromium): the browser tests will skip"; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

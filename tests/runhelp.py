@@ -51,7 +51,8 @@ def reference(request, tmp_path_factory) -> Path:
 
 
 def same_run(a: Path, b: Path) -> None:
-    """The same weights (last and best), the same metrics.jsonl rows and the same summary, timing aside."""
+    """The same weights (last and best), the same metrics.jsonl rows, the same summary (timing aside), the same
+    animation frames."""
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     for name in ("checkpoint.safetensors", "best.safetensors"):
         x, y = load_file(a / name), load_file(b / name)
@@ -61,6 +62,7 @@ def same_run(a: Path, b: Path) -> None:
     sa, sb = (json.loads((f / "summary.json").read_text()) for f in (a, b))
     sa.pop("timing"), sb.pop("timing")
     assert sa == sb
+    assert (a / "frames.safetensors").read_bytes() == (b / "frames.safetensors").read_bytes()  # the animation's
 
 
 def folder_is_whole(out: Path) -> None:

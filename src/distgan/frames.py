@@ -136,8 +136,10 @@ class Recorder:
             self.write()
 
     def latest(self, step: int) -> np.ndarray | None:
-        """The samples of the frame taken at `step` (in G's units), or None."""
-        return self.samples[-1].astype(np.float32) if self.steps and self.steps[-1] == step else None
+        """G's samples of the frame taken at `step`, in the data's units (n, dim), or None."""
+        if not self.steps or self.steps[-1] != step:
+            return None
+        return self.gan.target.to_data(self.samples[-1].astype(np.float64))
 
     def write(self) -> None:
         meta = {"format": FORMAT, "every": self.every, "replicate": self.replicate, "dim": self.gan.dim,
