@@ -93,24 +93,52 @@ class Recorder:
         self.on = cfg.report.frames > 0
         self.every, self.replicate = interval(cfg) if self.on else 0, cfg.report.frame_replicate
         self.steps, self.samples, self.d = [], [], []
-        self._fn = None
+        self._fn, self.device, self.fixed, self.box = None, None, None, None
 
     def __repr__(self):
         return f"Recorder(every={self.every}, replicate={self.replicate}, frames={len(self.steps)})"
 
     def compile(self, shapes: dict) -> None:
-        """Draw the fixed noise, grid and real batch, and compile the capture for states of these shapes
-        (engine.shapes): `train` does it in the thread beside the training chunk's compile."""
+        """Compile the capture for states of these shapes (engine.shapes), without running anything: `train` does
+        it in the thread beside the training chunk's compile. The fixed draws are made at the first capture.
+
+        Replicates split over devices: the capture reads the share of the device that holds the replicate and runs
+        there alone, so it never waits on the other devices (which a `train --compare` beside it may keep busy).
+        """
         if not self.on:
             return
         gan, k = self.gan, self.replicate
-        self.box = axes(gan)
-        self.noise = gan.noise(jax.random.PRNGKey(NOISE_SEED), N_1D if gan.dim == 1 else N_ND)  # (n, noise_dim)
-        self.points = jnp.asarray(grid(gan, self.box), jnp.float32)  # (P, dim)
-        self.real = gan.target.sample(jax.random.PRNGKey(REAL_SEED), gan.cfg.train.batch_size)  # (B, dim)
+        leaf, start = jax.tree.leaves(shapes)[0], 0
+        if leaf.sharding is not None:  # replicate k's share: its device, and k's place in it
+            for device, index in leaf.sharding.devices_indices_map(leaf.shape).items():
+                first, stop, _ = index[0].indices(leaf.shape[0])
+                if first <= k < stop:
+                    self.device, start = device, first
+            one = jax.sharding.SingleDeviceSharding(self.device)
+            shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.sharding.shard_shape(x.shape), x.dtype,
+                                                                 sharding=one), shapes)
+        i = k - start
         fn = jax.jit(lambda states, noise, points, real: capture_one(
-            gan, jax.tree.map(lambda x: x[k], states), noise, points, real), compiler_options=ONE_SHOT)
-        self._fn = fn.lower(shapes, self.noise, self.points, self.real).compile()
+            gan, jax.tree.map(lambda x: x[i], states), noise, points, real), compiler_options=ONE_SHOT)
+        n, P = (N_1D, GRID_1D) if gan.dim == 1 else (N_ND, GRID_2D ** 2)
+        fixed = [jax.ShapeDtypeStruct(shape, jnp.float32, sharding=one if self.device else None) for shape in
+                 ((n, gan.cfg.model.noise_dim), (P, gan.dim), (gan.cfg.train.batch_size, gan.dim))]
+        self._fn = fn.lower(shapes, *fixed).compile()
+
+    def _draw(self) -> None:
+        """The fixed draws of every frame: G's noise, D's grid across the target's range, a real batch."""
+        gan = self.gan
+        self.box = axes(gan)
+        noise = gan.noise(jax.random.PRNGKey(NOISE_SEED), N_1D if gan.dim == 1 else N_ND)  # (n, noise_dim)
+        points = jnp.asarray(grid(gan, self.box), jnp.float32)  # (P, dim)
+        real = gan.target.sample(jax.random.PRNGKey(REAL_SEED), gan.cfg.train.batch_size)  # (B, dim)
+        self.fixed = jax.device_put((noise, points, real), self.device)
+
+    def _share(self, states: dict) -> dict:
+        """The states of the device that holds the replicate (all of them when the replicates are not split)."""
+        if self.device is None:
+            return states
+        return jax.tree.map(lambda x: next(s.data for s in x.addressable_shards if s.device == self.device), states)
 
     def resume(self, step: int) -> None:
         """Continue the frames of a run resumed at `step`: those up to it, at the interval they were taken at."""
@@ -128,7 +156,9 @@ class Recorder:
         frames so far (at evaluations and checkpoints, so the file reaches the checkpoint's step)."""
         due = self.on and (step % self.every == 0 or step == self.cfg.train.steps)
         if due and (not self.steps or step > self.steps[-1]):
-            samples, d = jax.device_get(self._fn(states, self.noise, self.points, self.real))
+            if self.fixed is None:
+                self._draw()
+            samples, d = jax.device_get(self._fn(self._share(states), *self.fixed))
             self.steps.append(step)
             self.samples.append(samples)
             self.d.append(d)

@@ -70,7 +70,7 @@ function verdictClass(words) { return (words || "").split(":")[0].trim().replace
 function niceTicks(lo, hi, n) {
   const step0 = (hi - lo) / (n || 5);
   const mag = Math.pow(10, Math.floor(Math.log10(step0)));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= step0) || 10 * mag;
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).reduce((a, b) => (Math.abs(Math.log(b / step0)) < Math.abs(Math.log(a / step0)) ? b : a));
   const out = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
   return out;
@@ -85,9 +85,9 @@ class Chart {
   constructor(parent, o) {
     this.o = o;
     const w = o.w || 520, ht = o.h || 290;
-    const m = { l: 56, r: o.y2 ? 56 : 14, t: o.title ? 24 : 10, b: o.xlabel ? 40 : 24 };
+    const m = { l: 56, r: o.y2 ? 56 : 14, t: (o.title ? 24 : 10) + (o.legend ? 16 : 0), b: o.xlabel ? 40 : 24 };
     this.m = m; this.w = w; this.h = ht;
-    const fig = h("figure", {}, parent);
+    const fig = h("figure", { style: `width: ${w}px` }, parent);
     this.fig = fig;
     this.svg = s("svg", { width: w, height: ht, viewBox: `0 0 ${w} ${ht}`, role: "img", "aria-label": o.title || "" }, fig);
     this.x = this.scale(o.x, [m.l, w - m.r], o.xlog);
@@ -199,10 +199,10 @@ class Chart {
     }
     return g;
   }
-  legend(items, x, y) {
+  legend(items, x, y) { // in the top margin when the chart was made with {legend: true}, else inside the plot
     const g = s("g", {}, this.svg);
-    let cx = x === undefined ? this.m.l + 8 : x;
-    const cy = y === undefined ? this.m.t + 10 : y;
+    let cx = x === undefined ? this.m.l + (this.o.legend ? 0 : 8) : x;
+    const cy = y === undefined ? (this.o.legend ? this.m.t - 8 : this.m.t + 10) : y;
     for (const [label, color, kind] of items) {
       if (kind === "box") s("rect", { x: cx, y: cy - 6, width: 14, height: 9, fill: color, "fill-opacity": 0.35 }, g);
       else if (kind === "dot") s("circle", { cx: cx + 7, cy: cy - 2, r: 3, fill: color }, g);
@@ -262,7 +262,13 @@ function fitSection(run) {
 // --- the animation ---------------------------------------------------------------------------------------------
 function dLabel(f) {
   const what = f.d_output === "probability" ? "D's probability that x is real" : "D's score (higher: more real)";
-  return f.d_input === "sample" ? `D(x): ${what}` : `${what}, x put in a real batch`;
+  return f.d_input === "sample" ? `D(x): ${what}` : "D, with x put in a real batch";
+}
+function batchWords(f, i) { // D's mean verdict on the chunk's last real and fake batches
+  const b = f.batches && f.batches[i];
+  if (!b || f.d_output !== "probability") return "";
+  return ` On the last training batches D said "real" with probability ${fmt(b[0], 2)} to real samples and ${fmt(b[1], 2)} to G's` +
+    (f.d_input === "sample" ? "." : ` (this D judges ${f.d_input === "batch" ? "whole batches" : "packs of samples"}, not single samples: the orange curve is its verdict on a real batch holding x).`);
 }
 function film1d(parent, run, w) {
   const f = run.film, fin = run.final || {};
@@ -273,7 +279,7 @@ function film1d(parent, run, w) {
   if (target) tmax = Math.max(...finite(target.y));
   const ymax = 1.35 * Math.max(tmax, ...finite(dens[dens.length - 1]), 1e-9);
   const c = new Chart(parent, { w, h: 310, x: [f.lo[0], f.hi[0]], y: [0, ymax], y2: [f.d_lo, f.d_hi], xlabel: run.names[0],
-    ylabel: "density", y2label: "D", title: `${run.preset}: G's samples and D, replicate ${f.replicate}` });
+    ylabel: "density", y2label: "D", title: `${run.preset}: G's samples and D, replicate ${f.replicate}`, legend: true });
   const gpath = s("path", { class: "ghist", fill: COL.g, "fill-opacity": 0.35, stroke: COL.g, "stroke-width": 0.8 }, c.g);
   if (target) c.line(target.x, target.y, { stroke: COL.real, "stroke-width": 2 });
   if (f.d_output === "probability") c.line([f.lo[0], f.hi[0]], [0.5, 0.5], { stroke: COL.d, "stroke-dasharray": "3 4", "stroke-width": 1 }, c.y2);
@@ -290,7 +296,7 @@ function film1d(parent, run, w) {
     right.textContent = hi ? `${hi} samples right of the axis →` : "";
     const [m, sd] = f.moments[i];
     info.textContent = `step ${f.steps[i]}: G's ${f.n} samples (the same noise every frame) have mean ${fmt(m, 3)} and std ${fmt(sd, 3)}` +
-      (run.curves.target.mean ? ` (target ${fmt(run.curves.target.mean[0], 3)}, ${fmt(run.curves.target.std[0], 3)})` : "") + ".";
+      (run.curves.target.mean ? ` (target ${fmt(run.curves.target.mean[0], 3)}, ${fmt(run.curves.target.std[0], 3)})` : "") + "." + batchWords(f, i);
     void fin;
   };
 }
@@ -302,7 +308,7 @@ function heat(v) { // 0: purple (D says fake), 0.5: white, 1: green (D says real
 function film2d(parent, run, w) {
   const f = run.film, n = f.grid;
   const c = new Chart(parent, { w, h: w * 0.92, x: [f.lo[0], f.hi[0]], y: [f.lo[1], f.hi[1]], xlabel: run.names[0], ylabel: run.names[1],
-    title: `${run.preset}: G's samples over D's output, replicate ${f.replicate}` });
+    title: `${run.preset}: G's samples over D's output, replicate ${f.replicate}`, legend: true });
   const gx = linspace(f.lo[0], f.hi[0], n), gy = linspace(f.lo[1], f.hi[1], n);
   const dx = (f.hi[0] - f.lo[0]) / (n - 1), dy = (f.hi[1] - f.lo[1]) / (n - 1);
   const cells = [];
@@ -326,7 +332,7 @@ function film2d(parent, run, w) {
     const xs = unpack(f.points[i].slice(0, 2 * f.m), f.lo[0], f.hi[0]), ys = unpack(f.points[i].slice(2 * f.m), f.lo[1], f.hi[1]);
     for (let k = 0; k < f.m; k++) { dots[k].setAttribute("cx", c.x(xs[k]).toFixed(1)); dots[k].setAttribute("cy", c.y(ys[k]).toFixed(1)); }
     info.textContent = `step ${f.steps[i]}: ${f.m} of G's samples (the same noise every frame; samples off the axes sit on its edge). ` + dLabel(f) +
-      (run.dim > 2 ? `, on the plane through the target's centre in the other ${run.dim - 2} dimensions.` : ".");
+      (run.dim > 2 ? `, on the plane through the target's centre in the other ${run.dim - 2} dimensions.` : ".") + batchWords(f, i);
   };
 }
 let playing = false;
@@ -386,7 +392,7 @@ function finalSection(run) {
   if (run.dim === 1) {
     const ymax = 1.15 * Math.max(...finite(fin.fake), ...finite(fin.real), ...(fin.density ? finite(fin.density.y) : []));
     const c = new Chart(row, { w: 520, h: 300, x: [fin.edges[0], fin.edges[fin.edges.length - 1]], y: [0, ymax], xlabel: run.names[0], ylabel: "density",
-      title: "histogram of G's samples", caption: "A perfect G's histogram would match the black curve up to the bars' own noise." });
+      title: "histogram of G's samples", legend: true, caption: "A perfect G's histogram would match the black curve up to the bars' own noise." });
     c.bars(fin.edges, fin.fake, { fill: COL.g, "fill-opacity": 0.35, stroke: COL.g, "stroke-width": 0.8 });
     if (fin.density) c.line(fin.density.x, fin.density.y, { stroke: COL.real, "stroke-width": 2 });
     else c.line(fin.edges.flatMap((e, i) => (i < fin.real.length ? [e, fin.edges[i + 1]] : [])), fin.real.flatMap((v) => [v, v]), { stroke: COL.real, "stroke-width": 1.5 });
@@ -447,7 +453,7 @@ function curvesSection(run) {
   h("p", {}, sec, K > 1 ? `Lines are the median over ${K} replicates with the 10–90 % band; the dotted line is replicate ${run.k}.` : "");
   const row = h("div", { class: "row" }, sec);
   const ys = cv.d.p90 ? [cv.d.p10, cv.d.p90, cv.g.p10, cv.g.p90] : [cv.d.rep, cv.g.rep];
-  const c = new Chart(row, { w: 540, h: 280, x: extent(cv.steps), y: pad(extent(...ys)), xlabel: "step", title: "losses (the last step of each chunk)",
+  const c = new Chart(row, { w: 540, h: 280, x: extent(cv.steps), y: pad(extent(...ys)), xlabel: "step", title: "losses (the last step of each chunk)", legend: true,
     caption: "D's error on a real and a fake batch together, and G's. Batch to batch they jitter; what matters is the trend. " +
       (["minimax", "nonsaturating"].includes(run.loss) ? "Dashed: their values when D cannot tell real from fake (D = ½ everywhere): 2 ln 2 for D, " + (run.loss === "minimax" ? "−ln 2" : "ln 2") + " for G." : "") });
   const items = spreadLines(c, cv.steps, cv.d, COL.d, "D error", K).concat(spreadLines(c, cv.steps, cv.g, COL.g, "G error", K));
@@ -498,8 +504,9 @@ function sortable(table) {
 }
 function replicatesSection(run) {
   if (!run.replicate_rows) return;
-  const rows = run.replicate_rows, sec = section(`Every replicate (${rows.length})`, "replicates");
-  h("p", {}, sec, "Each replicate is the same GAN with its own seed. The spread shows how much the outcome depends on luck: click a column to sort.");
+  const rows = run.replicate_rows, sec = section(`Every replicate (${run.replicates})`, "replicates");
+  h("p", {}, sec, "Each replicate is the same GAN with its own seed. The spread shows how much the outcome depends on luck: click a column to sort." +
+    (rows.length < run.replicates ? ` Of ${run.replicates} replicates, the page holds the ${rows.length / 2} best and the ${rows.length / 2} worst by fit ratio (summary.json has them all).` : ""));
   const row = h("div", { class: "row" }, sec);
   const score = rows.map((r) => Math.max(r.ks_ratio === null ? Infinity : r.ks_ratio, r.w1_ratio === null ? Infinity : r.w1_ratio));
   const fin = finite(score), [lo, hi] = extent(fin.map((v) => Math.max(v, 0.05)));
@@ -548,7 +555,7 @@ function compareSection(runs) {
     h("p", { class: "verdict " + verdictClass(run.fit && run.fit.words) }, col, run.fit ? run.fit.words : "no evaluation yet");
     const cv = run.curves;
     if (cv.eval_steps.length) {
-      const c = new Chart(col, { w: 500, h: 240, x: extent(cv.steps), y: [Math.min(0.5, ext[0]), Math.max(3, ext[1] * 1.2)], ylog: true, xlabel: "step", title: "fit ratios at each evaluation" });
+      const c = new Chart(col, { w: 500, h: 240, x: extent(cv.steps), y: [Math.min(0.5, ext[0]), Math.max(3, ext[1] * 1.2)], ylog: true, xlabel: "step", title: "fit ratios at each evaluation", legend: true });
       c.hband(1e-9, cv.band.ks || 1.3, { fill: COL.floor });
       c.hline(1, { stroke: COL.floor }, "floor");
       c.line(cv.eval_steps, cv.ratios.ks.p50 || cv.ratios.ks.rep, { stroke: COL.g });

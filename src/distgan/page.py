@@ -17,8 +17,10 @@ opens offline, from a file or an e-mail. Figures carry numbers rounded to 4 digi
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import math
+import warnings
 from html import escape
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import numpy as np
 from . import frames, metrics, presets
 from .config import Config, describe
 from .data import META, load_run_target, make_target
+from .devices import ONE_SHOT
 from .files import atomic_write, read_json, read_jsonl
 from .report import diagnose, verdict
 from .runs import load_config
@@ -37,6 +40,7 @@ REPORT = "report.html"
 MAX_FRAMES = 150  # frames on the page, evenly spread over the run (the file keeps them all)
 BINS = 48  # the animation's histogram bins across the frame's axis
 PAGE_POINTS = 300  # G's samples per 2-D frame on the page
+MAX_TABLE = 1024  # replicates in the page's table at most
 QUANTILES = 200  # points of the QQ plot
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"  # 64 symbols, 2 per value: 4096 levels
 MEANING = {
@@ -53,17 +57,36 @@ NAMES = {"ks": "KS", "w1": "W1", "sw1": "sliced W1", "corr": "corr. error"}
 
 
 def rounded(x, digits: int = 4):
-    """Numbers (and nested lists of them) to `digits` significant digits; NaN and inf become None (JSON null)."""
+    """Numbers (and nested lists and arrays of them) to `digits` significant digits; NaN and inf become None."""
     if isinstance(x, dict):
         return {k: rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f" or isinstance(x, list) and x and all(
+            isinstance(v, float) for v in x):
+        return _round_array(np.asarray(x, np.float64), digits)
     if isinstance(x, list | tuple | np.ndarray):
         return [rounded(v, digits) for v in x]
     if isinstance(x, bool | str) or x is None:
         return x
     if isinstance(x, int | np.integer):
         return int(x)
-    x = float(x)
-    return float(f"{x:.{digits}g}") if math.isfinite(x) else None
+    return _round_array(np.asarray([x], np.float64), digits)[0]
+
+
+def _round_array(a: np.ndarray, digits: int) -> list:
+    """An array's numbers rounded to `digits` significant digits, as (nested) lists; NaN and inf as None. Dividing
+    by or multiplying with an exact power of ten keeps the shortest decimal form (4.005, not 4.00500000001)."""
+    out = a.copy()
+    ok = np.isfinite(a) & (a != 0)
+    e = digits - 1 - np.floor(np.log10(np.abs(a, where=ok, out=np.ones_like(a)))).astype(int)
+    up, down = ok & (e >= 0), ok & (e < 0)
+    out[up] = np.round(a[up] * 10.0 ** e[up]) / 10.0 ** e[up]
+    out[down] = np.round(a[down] / 10.0 ** -e[down]) * 10.0 ** -e[down]
+    listed = out.tolist()
+    if np.all(np.isfinite(a)):
+        return listed
+    mask = np.isfinite(a).tolist()
+    fix = lambda v, m: [fix(u, n) for u, n in zip(v, m)] if isinstance(v, list) else (v if m else None)  # noqa: E731
+    return fix(listed, mask)
 
 
 def pack(values: np.ndarray, lo: float, hi: float) -> str:
@@ -76,7 +99,8 @@ def pack(values: np.ndarray, lo: float, hi: float) -> str:
 
 def pcts(values: np.ndarray) -> dict:
     """values (T, K): the 10th, 50th and 90th percentiles over replicates at each step. -> {'p10', 'p50', 'p90'}"""
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a step where every replicate is NaN (all diverged) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         lo, med, hi = np.nanpercentile(np.asarray(values, np.float64), [10, 50, 90], axis=1)
     return {"p10": rounded(lo), "p50": rounded(med), "p90": rounded(hi)}
 
@@ -117,9 +141,10 @@ def curves(rows: list[dict], floor: dict, moments: dict, n: int, k: int) -> dict
     return out
 
 
-def film(folder: Path, target: Target, real: np.ndarray | None) -> dict | None:
+def film(folder: Path, target: Target, real: np.ndarray | None, rows: list[dict]) -> dict | None:
     """The animation's frames in the data's units, packed (at most MAX_FRAMES, evenly spread, the last one in),
-    and in 1-D the target's density across the frames' axis (or the real sample's histogram)."""
+    in 1-D the target's density across the frames' axis (or the real sample's histogram), and at each frame D's
+    mean output on the last training batches, real and fake (metrics.jsonl's d_real_out, d_fake_out)."""
     f = frames.in_data_units(folder, target)
     if f is None:
         return None
@@ -129,6 +154,9 @@ def film(folder: Path, target: Target, real: np.ndarray | None) -> dict | None:
            "d_lo": rounded(f["d_lo"]), "d_hi": rounded(f["d_hi"]), "d_output": meta["d_output"],
            "d_input": meta["d_input"], "grid": meta["grid"], "replicate": meta["replicate"], "every": meta["every"],
            "total": T, "d": [pack(d[i], f["d_lo"], f["d_hi"]) for i in pick], "n": int(x.shape[1])}
+    by_step, k = {r["step"]: r for r in rows if "d_real_out" in r}, meta["replicate"]
+    out["batches"] = [rounded([by_step[s]["d_real_out"][k], by_step[s]["d_fake_out"][k]], 3) if s in by_step else None
+                      for s in out["steps"]]
     if target.dim == 1:
         edges = np.linspace(lo[0], hi[0], BINS + 1)
         out["hist"] = [np.histogram(x[i, :, 0], edges)[0].tolist() for i in pick]
@@ -160,7 +188,8 @@ def final_view(view: dict | None, target: Target, real: np.ndarray | None) -> di
     out = {"step": view.pop("last_step"), "n": int(len(x))}
     if target.dim == 1:
         both = x[:, 0] if real is None else np.concatenate([x[:, 0], real[:, 0]])
-        lo, hi = np.quantile(both[np.isfinite(both)], [0.002, 0.998])
+        both = both[np.isfinite(both)]
+        lo, hi = np.quantile(both, [0.002, 0.998]) if len(both) else (view["lo"][0], view["hi"][0])
         edges = np.linspace(lo, hi, 41)
         out |= {"edges": rounded(edges), "fake": rounded(np.histogram(x[:, 0], edges, density=True)[0])}
         if real is not None:
@@ -213,9 +242,14 @@ def fit_rows(cfg: Config, rep: dict, floor: dict, moments: dict, words: str) -> 
 
 
 def replicate_rows(summary: dict) -> list[dict]:
-    """Every replicate of a finished run: its seed, verdict, fit ratios, mean and std, problems and best point."""
+    """Every replicate of a finished run (beyond MAX_TABLE of them, the best and the worst MAX_TABLE / 2 by fit
+    score): its seed, verdict, fit ratios, mean and std, problems and best point."""
+    reps = summary["replicates"]
+    if len(reps) > MAX_TABLE:  # a GPU's 16,384 replicates would make a page of several MB
+        order = np.argsort([max(r["ks_ratio"], r["w1_ratio"]) for r in reps])  # NaN sorts last, with the worst
+        reps = [reps[i] for i in sorted(np.r_[order[:MAX_TABLE // 2], order[-MAX_TABLE // 2:]])]
     rows = []
-    for r in summary["replicates"]:
+    for r in reps:
         row = {"replicate": r["replicate"], "seed": r["seed"], "verdict": r["verdict"].split(":")[0],
                "ks_ratio": r["ks_ratio"], "w1_ratio": r["w1_ratio"]}
         row |= {f"{s}_ratio": r[f"{s}_ratio"] for s in metrics.JOINT if f"{s}_ratio" in r}
@@ -226,10 +260,13 @@ def replicate_rows(summary: dict) -> list[dict]:
     return rows
 
 
+_DOCS = functools.cache(describe)  # read from the source once a process: each page write needs it
+
+
 def config_rows(cfg: Config) -> list[list]:
     """[field, value, the seed's value when it differs, doc] for every config field."""
     seed, rows = presets.seed(), []
-    for name, _, doc in describe():
+    for name, _, doc in _DOCS():
         section, field = name.split(".")
         value, theirs = getattr(getattr(cfg, section), field), getattr(getattr(seed, section), field)
         rows.append([name, value, None if value == theirs else theirs, doc])
@@ -246,7 +283,7 @@ def run_data(folder: Path, cfg: Config, target: Target, floor: dict, moments: di
         fit = fit_rows(cfg, summary["replicates"][k], floor, moments, summary["replicates"][k]["verdict"])
     else:
         fit = verdict_now(cfg, evals[-1] if evals else None, floor, moments, k)
-    view = film(folder, target, real)
+    view = film(folder, target, real, rows)
     final = final_view(view, target, real)  # takes the last frame's full sample out of `view`
     data = {"folder": folder.name, "preset": cfg.preset, "replicates": cfg.train.replicates, "k": k,
             "steps": cfg.train.steps, "step": step, "done": summary is not None, "dim": target.dim,
@@ -266,11 +303,19 @@ def run_data(folder: Path, cfg: Config, target: Target, floor: dict, moments: di
 
 
 def real_sample(target: Target, n: int) -> np.ndarray | None:
-    """A real sample in the data's units for the final view: held-out rows of a data file, else fresh draws; None
-    for a data run whose file has moved."""
-    if target.data is None and target.columns:
-        return None
-    return target.to_data(np.asarray(target.reference(jax.random.PRNGKey(2), n), np.float64))
+    """A real sample in the data's units for the figures, (n, dim): a data file's held-out rows (None if the file
+    has moved), else fresh draws, in NumPy where the target's law is known (no compile while training waits)."""
+    if target.columns:
+        return None if target.data is None else target.to_data(np.asarray(target.data[:n], np.float64))
+    rng = np.random.default_rng(2)
+    if target.dist is not None:
+        return target.dist.rvs(size=(n, 1), random_state=rng)
+    if target.components is not None:  # a Gaussian mixture: (weights (c,), means (c, dim), stds (c,))
+        w, mu, sd = target.components
+        c = rng.choice(len(w), n, p=np.asarray(w) / np.sum(w))
+        return mu[c] + sd[c, None] * rng.standard_normal((n, target.dim))
+    draw = jax.jit(target.sample, static_argnums=1, compiler_options=ONE_SHOT)
+    return np.asarray(draw(jax.random.PRNGKey(2), n), np.float64)
 
 
 # --- the page ----------------------------------------------------------------------------------------------------

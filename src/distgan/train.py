@@ -80,8 +80,9 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     gan = GAN(cfg, target)
     engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
     film = Recorder(cfg, gan, out)  # the animation's frames of G and D (frames.py)
-    _, floor, target_moments = engine.compile(beside=lambda: (film.compile(engine.shapes),
-        metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments()))
+    floor, target_moments, _ = engine.compile(beside=lambda: (
+        metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments(),
+        film.compile(engine.shapes)))
     states, problems, step = engine.init(), Problems(t.replicates), 0
     best = Best(states)
     if resume and (out / CHECKPOINT).exists():
