@@ -151,6 +151,14 @@ def test_tensorboards_own_reader_loads_the_files(run):
     assert [e.step for e in acc.Scalars("fit/w1_ratio/median")] == [100, 200]
 
 
+def test_tensorboard_without_tensorboardx_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if not installed
+    assert main(["train", "--preset", "seed", "--tensorboard", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == "distgan: error: --tensorboard: writing TensorBoard files needs tensorboardX: " \
+                  "pip install 'distgan[tensorboard]'\n" and not (tmp_path / "run").exists()
+
+
 def test_data_run_page_names_its_columns(data_run):
     text = (data_run / "report.html").read_text()
     assert '"columns":["height","weight"]' in text and '"kinds":["int","float"]' in text

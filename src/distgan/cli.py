@@ -31,7 +31,8 @@ from .train import Interrupted, train
 # config fields and arguments the library names in its errors -> the flag that sets them here
 FLAGS = {"preset": "--preset", "target.spec": "--target", "target.data": "--data", "target.columns": "--columns",
          "train.steps": "--steps", "train.seed": "--seed", "train.replicates": "--replicates", "out": "--out",
-         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o"}
+         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o",
+         "report.tensorboard": "--tensorboard"}
 ARGUMENTS = ("out", "device", "replicate", "at", "output")  # set by flags alone, never by a config field
 
 

@@ -205,11 +205,14 @@ def in_data_units(folder: Path, target: Target) -> dict | None:
     scale = np.broadcast_to(target.scale, (target.dim,))[:d]
     shift = np.broadcast_to(target.shift, (target.dim,))[:d]
     out = arrays["d"].astype(np.float64)
+    seen = out[np.isfinite(out)]
     if meta["d_output"] == "probability":
         d_lo, d_hi = 0.0, 1.0
-    else:  # a raw score: the range it took over the run
-        d_lo, d_hi = float(np.nanmin(out)), float(np.nanmax(out))
+    elif len(seen):  # a raw score: the range it took over the run (a diverged D's inf left out)
+        d_lo, d_hi = float(seen.min()), float(seen.max())
         d_hi = d_hi if d_hi > d_lo else d_lo + 1.0
+    else:
+        d_lo, d_hi = 0.0, 1.0
     return {"step": arrays["step"], "x": target.to_data(arrays["samples"].astype(np.float64)), "d": out,
             "d_lo": d_lo, "d_hi": d_hi, "lo": np.asarray(meta["lo"]) * scale + shift,
             "hi": np.asarray(meta["hi"]) * scale + shift, "meta": meta}

@@ -92,7 +92,7 @@ def _round_array(a: np.ndarray, digits: int) -> list:
 def pack(values: np.ndarray, lo: float, hi: float) -> str:
     """Values in [lo, hi] as 2 symbols each of ALPHABET (4096 levels; page.js's unpack reverses it); values out of
     range are clipped to it, NaN becomes lo."""
-    q = np.clip(np.nan_to_num((np.asarray(values, np.float64) - lo) / (hi - lo), nan=0.0), 0, 1)
+    q = np.clip(np.nan_to_num((np.asarray(values, np.float64) - lo) / (hi - lo), nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
     q = np.rint(q * 4095).astype(int).ravel()
     return "".join(ALPHABET[v >> 6] + ALPHABET[v & 63] for v in q)
 

@@ -24,8 +24,11 @@ INSTALL = "pip install 'distgan[tensorboard]'"
 LOSSES = ("d_real", "d_fake", "g")
 
 
-def require() -> None:
-    """A one-line ConfigError saying how to install tensorboardX, if it is missing."""
+def require(cfg: Config) -> None:
+    """A one-line ConfigError saying how to install tensorboardX, if the config asks for TensorBoard files and it is
+    missing."""
+    if not cfg.report.tensorboard:
+        return
     try:
         import tensorboardX  # noqa: F401  (optional: only for --tensorboard)
     except ImportError:
@@ -77,8 +80,9 @@ class Board:
                 self._scalars(f"eval/std{tag}", fit["std"][:, d], step)
         if samples is not None:
             for d in range(samples.shape[1]):
-                tag = f"/dim{d}" if samples.shape[1] > 1 else ""
-                self.writer.add_histogram(f"G/samples{tag}", samples[:, d], step)
+                tag, x = f"/dim{d}" if samples.shape[1] > 1 else "", samples[:, d]
+                if np.isfinite(x).any():  # a diverged G's overflowed samples are left out
+                    self.writer.add_histogram(f"G/samples{tag}", x[np.isfinite(x)], step)
         self.writer.flush()
 
     def close(self, summary: dict) -> None:

@@ -74,8 +74,7 @@ def train(cfg: Config, out: str | Path | None = None, *, echo=print, progress: b
     if target.train_data is not None and target.train_data.shape[0] < t.batch_size:
         raise ConfigError(f"{cfg.target.data}: {target.train_data.shape[0]} training rows (after holding out "
                           f"{cfg.target.holdout:.0%}) are fewer than a batch ({t.batch_size})", "train.batch_size")
-    if cfg.report.tensorboard:
-        tensorboard.require()  # a one-line error saying how to install it, before anything is written
+    tensorboard.require(cfg)  # --tensorboard without tensorboardX: one line on how to install it, nothing written
     out = run_folder(cfg, target.name, out, resume)
     gan = GAN(cfg, target)
     engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
