@@ -24,7 +24,7 @@ def measure(K: int, device: str, steps: int) -> dict:
     import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors)
     import jax
     from distgan import devices, memory
-    from distgan.engine import init_states, run_steps
+    from distgan.engine import init_states, run_chunk
     from distgan.gan import GAN
     from distgan.data import make_target
 
@@ -33,8 +33,7 @@ def measure(K: int, device: str, steps: int) -> dict:
     gan = GAN(cfg, make_target(cfg.target))
     split = devices.split_replicates(K)
     parts = devices.parts(split)
-    chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
-    compiled = chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, 0, K), split), steps, parts).compile()
+    compiled = run_chunk.lower(gan, devices.shapes(jax.eval_shape(init_states, gan, 0, K), split), steps, parts).compile()
     estimate = memory.estimate(compiled, K, 1, 1, 1, parts)["train"]
     dev = jax.devices()[0]
     on_cpu = dev.platform == "cpu"

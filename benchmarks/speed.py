@@ -12,7 +12,7 @@ FINAL line gives us_per_step. distgan's time per step is measured on warm, compi
 (a lax.scan, as `distgan train` runs them); compile time is reported apart. On CPU, K > 1 replicates are split
 over one XLA device per core as `distgan train` splits them (distgan.devices); "1 CPU device" rows keep them on one.
 Each device's share runs the chunk in cache-sized blocks of replicates (distgan.engine.run_steps); the "no blocks"
-row runs all of a share at once.
+row runs all of a share at once (DISTGAN_PLAIN=blocks).
 """
 
 from __future__ import annotations
@@ -33,31 +33,28 @@ CPU_CURVE = (1, 16, 64, 256, 1024)
 GPU_CURVE = (1, 16, 256, 1024, 4096, 16384, 65536)
 
 
-def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True, cost: bool = False) -> dict:
+def worker(K: int, steps: int, chunk: int, device: str, cost: bool = False) -> dict:
     """In this process: compile the seed preset's chunk for K replicates, then time `steps` steps of it.
 
     The replicates are split over CPU devices as `distgan train` splits them (DISTGAN_CPU_DEVICES sets how many),
-    and each device's share runs in cache-sized blocks (blocks=False: all of a share at once).
+    and each device's share runs in cache-sized blocks (unless DISTGAN_PLAIN names `blocks`).
     cost: also XLA's own count of the bytes one step reads and writes and of its floating-point operations, per
     replicate (the compiled step's cost analysis; a scan's is its body's once, so it comes from one vmapped step).
     """
     import distgan  # noqa: I001  (first: it keeps XLA's C++ log to errors; importing JAX first fixes it at warnings)
     import jax
-    from distgan import devices, engine as gan_mod
-    from distgan.engine import init_states, run_steps
+    from distgan import devices
+    from distgan.engine import init_states, run_chunk
     from distgan.gan import GAN
     from distgan.data import make_target
 
     devices.select(device)
-    if not blocks:
-        gan_mod.CACHE_BYTES = 1 << 62
     cfg = distgan.preset("seed")
     gan = GAN(cfg, make_target(cfg.target))
     split = devices.split_replicates(K)
     states = devices.place(init_states(gan, 0, K), split)
     t0 = time.perf_counter()
-    compiled = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1).lower(
-        gan, states, chunk, devices.parts(split)).compile()
+    compiled = run_chunk.lower(gan, states, chunk, devices.parts(split)).compile()
     compile_s = time.perf_counter() - t0
     states, _ = compiled(states)  # warm-up
     jax.block_until_ready(states)
@@ -78,9 +75,11 @@ def worker(K: int, steps: int, chunk: int, device: str, blocks: bool = True, cos
 
 def run_worker(K, steps, chunk, device, cores=None, cpu_devices=None, blocks=True, cost=False) -> dict:
     cmd = [sys.executable, __file__, "--worker", str(K), "--steps", str(steps), "--chunk", str(chunk),
-           "--device", device] + ([] if blocks else ["--no-blocks"]) + (["--cost"] if cost else [])
+           "--device", device] + (["--cost"] if cost else [])
     path = os.environ.get("PYTHONPATH")  # kept: a GPU machine may carry packages in on it
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + (os.pathsep + path if path else "")}
+    if not blocks:  # the engine's plain version: all of a device's replicates at once (distgan.fast)
+        env["DISTGAN_PLAIN"] = ",".join(filter(None, [env.get("DISTGAN_PLAIN", ""), "blocks"]))
     if cpu_devices:
         env["DISTGAN_CPU_DEVICES"] = str(cpu_devices)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env,
@@ -111,11 +110,10 @@ def main() -> None:
     p.add_argument("--torch-python", default=sys.executable, help="the Python that has torch, for the seed script")
     p.add_argument("--json", help="also write every measurement to this file")
     p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--no-blocks", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--cost", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker is not None:
-        print(json.dumps(worker(a.worker, a.steps, a.chunk, a.device, not a.no_blocks, a.cost)))
+        print(json.dumps(worker(a.worker, a.steps, a.chunk, a.device, a.cost)))
         return
 
     curve = tuple(int(k) for k in a.curve.split(",")) if a.curve else (CPU_CURVE if a.device == "cpu" else GPU_CURVE)

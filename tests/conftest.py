@@ -1,4 +1,5 @@
-"""Test session settings: a compilation cache shared by the tests, so that the same jitted step compiles once."""
+"""Test session settings: two CPU devices, and one compilation cache for the whole session (both xdist workers, the
+CLI in-process and every subprocess), so that a program compiled once is loaded everywhere else."""
 
 import os
 
@@ -15,8 +16,15 @@ jax.config.update("jax_num_cpu_devices", 2)
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _compilation_cache(tmp_path_factory):
-    # several tests train the seed preset: its jitted chunk of steps is the same program, compiled once per session
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax-cache")))
+def compilation_cache(tmp_path_factory):
+    """One folder for the session: xdist's workers have base folders of their own beside each other."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "jax-cache"
+    folder.mkdir(exist_ok=True)
+    os.environ["DISTGAN_XLA_CACHE"] = str(folder)  # the CLI's cache, in this process and in subprocesses
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(folder)
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    yield
+    yield folder

@@ -1,8 +1,5 @@
-"""Shared by the reliability tests: a tiny config as CLI flags, and training subprocesses with a persistent JAX cache.
-
-A subprocess with a warm compilation cache starts in a few seconds; the cache lives in pytest's cache folder, so
-only the first session pays for compiling.
-"""
+"""Shared by the reliability tests: a tiny config as CLI flags, and training subprocesses that share the session's
+compilation cache (conftest), so that a subprocess loads the programs another process compiled."""
 
 import json
 import os
@@ -25,10 +22,9 @@ _REFERENCE: dict = {}
 
 
 def env(request) -> dict:
-    cache = request.config.cache.mkdir("distgan-jax") if getattr(request.config, "cache", None) else \
-        request.getfixturevalue("tmp_path_factory").getbasetemp() / "distgan-jax"
-    return {**os.environ, "PYTHONPATH": SRC, "JAX_COMPILATION_CACHE_DIR": str(cache),
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0", "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    """The environment of a `distgan` subprocess: this source tree, and the session's compilation cache (conftest)."""
+    request.getfixturevalue("compilation_cache")
+    return {**os.environ, "PYTHONPATH": SRC}
 
 
 def start(out: Path, *extra: str, env: dict, steps: int = STEPS) -> subprocess.Popen:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -113,6 +114,55 @@ def test_quiet_with_replicates_prints_only_the_fit(tmp_path, capsys):
     lines = stdout.splitlines()
     assert lines[0].startswith("fit of replicate 0 (seed 0)") and not any(": D: " in line for line in lines)
     assert any(line.startswith("over 2 replicates: ") for line in lines)
+
+
+# --- replicates and devices ---------------------------------------------------------------------------------
+
+def test_cli_replicates(tmp_path, capsys):
+    run = tmp_path / "k3"
+    args = ["train", "--preset", "seed", "--replicates", "4", "--seed", "5", "--steps", "400", "--out", str(run),
+            "--device", "cpu", "--set", "eval.n_samples=1000", "--set", "eval.floor_draws=20", "--set",
+            "train.eval_every=200"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "over 4 replicates:" in out and "best replicate" in out
+    assert "replicate-steps/s, split over 2 CPU devices" in out  # an even K on the session's two CPU devices
+    assert "step 400: " in out and "of replicates within the noise floor" in out  # non-tty progress line
+    summary = json.loads((run / "summary.json").read_text())
+    table = summary["table"]
+    assert table["replicates"] == 4 and summary["timing"]["devices"] == 2
+    assert {"within_floor", "collapsed", "diverged", "ks_ratio", "w1_ratio", "best"} <= set(table)
+    assert [r["seed"] for r in summary["replicates"]] == [5, 6, 7, 8]
+    ks = [r["ks_ratio"] for r in summary["replicates"]]
+    assert table["ks_ratio"]["median"] == pytest.approx(np.median(ks))
+    assert table["ks_ratio"]["p90"] == pytest.approx(np.percentile(ks, 90))
+    score = [max(r["ks_ratio"], r["w1_ratio"]) for r in summary["replicates"]]
+    assert table["best"] == int(np.argmin(score))
+    assert table["within_floor"] == sum(r["within_floor"] for r in summary["replicates"])
+    for png in ("mean_std.png", "histograms.png", "histogram.png"):
+        assert (run / png).stat().st_size > 1000
+
+    assert main(["sample", str(run), "--replicate", "2", "-n", "500", "-o", str(tmp_path / "x.npy")]) == 0
+    x = np.load(tmp_path / "x.npy")
+    assert x.shape == (500, 1)
+    loaded = distgan.load(run)
+    np.testing.assert_allclose(x, loaded.sample(500, seed=0, replicate=2))
+    assert not np.allclose(x, loaded.sample(500, seed=0, replicate=1))
+    assert main(["sample", str(run), "--replicate", "4", "-n", "5", "-o", str(tmp_path / "y.npy")]) == 2
+
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "over 4 replicates:" in out and "fit of replicate 0 (seed 5)" in out
+    assert main(["evaluate", str(run), "--replicate", "2"]) == 0
+    assert "fit of replicate 2 (seed 7)" in capsys.readouterr().out
+
+
+def test_device_cpu_and_auto_train(tmp_path, capsys):
+    for device in ("cpu", "auto"):
+        assert main(["train", "--preset", "seed", "--steps", "200", "--out", str(tmp_path / device), "--device", device,
+                     "--quiet", "--no-plots", *FAST]) == 0
+    assert jax.numpy.zeros(1).devices().pop().platform == "cpu"
 
 
 # --- bad input: exit 2, one line naming the thing, no traceback, nothing written ---------------------------------

@@ -57,10 +57,12 @@ def test_sort_equals_xla_sort_batched_with_ties_and_nans():
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
 
-def test_materialize_is_the_identity_on_uniform_noise():
+def test_materialize_is_the_identity_on_noise():
     u = jax.random.uniform(jax.random.PRNGKey(0), (100_000,))
-    u = jnp.concatenate([u, jnp.array([0.0, np.nextafter(np.float32(1), np.float32(0))], jnp.float32)])
-    np.testing.assert_array_equal(np.asarray(jax.jit(fast.materialize)(u)), np.asarray(u))
+    z = jax.random.normal(jax.random.PRNGKey(1), (100_000,)) * 1e3
+    edges = jnp.array([0.0, -0.0, np.nextafter(np.float32(1), np.float32(0)), 2.0**30 - 64, -(2.0**30 - 64)], jnp.float32)
+    for x in (u, z, edges):
+        np.testing.assert_array_equal(np.asarray(jax.jit(fast.materialize)(x)), np.asarray(x))
 
 
 @pytest.mark.parametrize("name, trick, plain", [("elu", fast.elu, jax.nn.elu), ("sigmoid", fast.sigmoid, jax.nn.sigmoid),

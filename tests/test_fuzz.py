@@ -27,7 +27,7 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(Heal
 _ids = itertools.count()
 
 
-REAL_FLOOR, REAL_RUN_STEPS = metrics.noise_floor, engine_mod.run_steps
+REAL_FLOOR, REAL_RUN_CHUNK = metrics.noise_floor, engine_mod.run_chunk
 
 
 class Stop(Exception):
@@ -39,7 +39,7 @@ def stop_before_training():
     mp = pytest.MonkeyPatch()
     stop = lambda *a, **k: (_ for _ in ()).throw(Stop())  # noqa: E731
     mp.setattr(metrics, "noise_floor", stop)
-    mp.setattr(engine_mod, "run_steps", stop)  # traced first thing: accepted input stops before any compiling
+    mp.setattr(engine_mod, "run_chunk", type("Unrun", (), {"lower": stop, "__call__": stop})())  # compiled first
     yield
     mp.undo()
     for name, c in COUNTS.items():
@@ -231,7 +231,7 @@ def finished_run(root, stop_before_training):
     cfg = cli.config_from_args(cli.build_parser().parse_args(["train", *FLAGS, "--steps", "50"]))
     mp = pytest.MonkeyPatch()
     mp.setattr(metrics, "noise_floor", REAL_FLOOR)
-    mp.setattr(engine_mod, "run_steps", REAL_RUN_STEPS)
+    mp.setattr(engine_mod, "run_chunk", REAL_RUN_CHUNK)
     try:
         distgan.train(cfg, root / "finished", echo=None, plots=False)
     finally:

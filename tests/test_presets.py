@@ -50,7 +50,7 @@ def test_default_gives_a_reason_for_each_field_it_changes():
         assert lines, f"{name} differs from the seed but presets.default does not set it"
     commented = [line for line in source.splitlines() if re.search(r"\b[mt]\.\w+.*=.*#", line)]
     assert len(commented) >= 0.8 * len([line for line in source.splitlines() if re.search(r"\b[mt]\.\w+.*=", line)])
-    assert default.target.spec == seed.target.spec and default.model.noise == "uniform"
+    assert default.target.spec == seed.target.spec
 
 
 def _fit(cfg: Config, tmp_path, name):

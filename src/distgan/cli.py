@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import signal
 import sys
@@ -14,26 +13,27 @@ from pathlib import Path
 
 import jax
 
-from . import config, presets
+from . import config, fast, presets
 from .animate import animate
 from .bench import bench_fit, verdict
 from .config import Config, ConfigError
-from .console import format_fit, format_table, format_timing
+from .console import format_fit, format_table, format_timing, progress_bar
 from .data import file_format, make_target, write_samples
 from .devices import beside, select
+from .files import WriteError
 from .metrics import Evaluator, noise_floor
 from .page import REPORT, open_run, real_sample, rebuild
-from .report import evaluate_run, last_logs
-from .runs import check_out_dir, load, load_config, run_folder
+from .report import evaluate_run, last_logs, saved_first_steps
+from .runs import load, load_config, run_folder
 from .targets import DESCRIPTIONS, TARGETS, example
 from .train import Interrupted, train
 
 # config fields and arguments the library names in its errors -> the flag that sets them here
 FLAGS = {"preset": "--preset", "target.spec": "--target", "target.data": "--data", "target.columns": "--columns",
          "train.steps": "--steps", "train.seed": "--seed", "train.replicates": "--replicates", "out": "--out",
-         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o",
+         "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o", "n": "-n", "seed": "--seed",
          "report.tensorboard": "--tensorboard"}
-ARGUMENTS = ("out", "device", "replicate", "at", "output")  # set by flags alone, never by a config field
+ARGUMENTS = ("out", "device", "replicate", "at", "output", "n", "seed")  # set by flags alone, never by a config field
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also train PRESET (in a thread beside the main run, once it has compiled) on the same target, steps, seeds and evaluation, and print its verdict too")
     p = sub.add_parser("sample", help="draw from a trained generator into .csv, .tsv, .npy or .parquet")
     p.add_argument("run", help="run folder")
-    p.add_argument("-n", type=int, default=10000, help="number of samples")
+    p.add_argument("-n", type=int, default=10000, help="number of samples (streamed to the file in chunks)")
     p.add_argument("-o", "--output", required=True,
                    help="output file: .csv, .tsv, .npy or .parquet (a data run's columns and value types come back)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same samples")
@@ -219,12 +219,21 @@ def cmd_train(args) -> int:
     cfg = config_for_resume(args) if args.resume else config_from_args(args)
     select(args.device)
     use_compile_cache()
-    out, other, stop, compare = args.resume or args.out, None, [], []
-    if args.compare:  # checked before training: a bad name fails in a second, not after the main run
-        other = comparison(cfg, args.compare)
-        out = run_folder(cfg, make_target(cfg.target).name, out, bool(args.resume))
-        other_out = out.parent / f"{out.name}-vs-{args.compare}"
-        check_out_dir(other_out, bool(args.resume))
+    with contextlib.ExitStack() as claims:  # each run releases its folder as it ends; these, if it never starts
+        out, other, other_out = args.resume or args.out, None, None
+        if args.compare:  # checked before training: a bad name or a taken folder fails in a second
+            other = comparison(cfg, args.compare)
+            out = run_folder(cfg, make_target(cfg.target).name, out, bool(args.resume))
+            claims.callback(out.release)
+            other_out = run_folder(other, "", out.folder.parent / f"{out.folder.name}-vs-{args.compare}",
+                                   bool(args.resume))
+            claims.callback(other_out.release)
+        return _train_and_report(args, cfg, out, other, other_out)
+
+
+def _train_and_report(args, cfg: Config, out, other: Config | None, other_out) -> int:
+    """`train`'s runs and report: the main run, and with --compare the other preset's run in a thread beside it."""
+    stop, compare = [], []
 
     def start_compare():  # once the main run has passed its checks and compiled: a thread beside it, sharing `stop`
         compare.append(in_thread_beside(train, other, other_out, echo=None, progress=False,
@@ -325,9 +334,11 @@ def cmd_sample(args) -> int:
     if args.n <= 0:
         raise ConfigError(f"-n {args.n}: expected a positive number of samples")
     run = load(args.run, args.at)
-    x = run.sample(args.n, seed=args.seed, replicate=args.replicate)
-    names = run.target.columns or (("x",) if x.shape[1] == 1 else tuple(f"x{i}" for i in range(x.shape[1])))
-    write_samples(out, x, names, run.target.info)
+    run.state(args.replicate)  # checks the replicate index
+    names = run.target.columns or (("x",) if run.target.dim == 1 else tuple(f"x{i}" for i in range(run.target.dim)))
+    with progress_bar(args.n, "sample") as bar:  # on a terminal
+        write_samples(out, run.chunks(args.n, seed=args.seed, replicate=args.replicate), names, run.target.info,
+                      n=args.n, on_rows=bar.update)
     print(f"wrote {args.n} samples of replicate {args.replicate} ({args.at}) to {out}")
     return 0
 
@@ -340,12 +351,11 @@ def cmd_evaluate(args) -> int:
     if cfg.target.data and target.train_data is None:
         raise ConfigError(f"{cfg.target.data}: evaluate needs the run's data file, which is no longer there: "
                           f"put it back (or copy it there) and run evaluate again", "target.data")
-    floor = noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)
+    first = saved_first_steps(run.summary, run.replicates, str(run.folder / "summary.json"))  # checked before the
+    logs = last_logs(run.metrics, run.replicates, str(run.folder / "metrics.jsonl"))  # costly part: a damaged file
+    floor = noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws)  # fails in a second
     result = Evaluator(run.gan.sample, target, cfg.eval.n_samples)(run.states, run.step)
-    saved = run.summary.get("replicates", [])
-    first = [r.get("first_step", {}) for r in saved] if len(saved) == run.replicates else None
-    summary = evaluate_run(cfg, run.gan, target, run.states, result, floor, target.moments(), last_logs(run.metrics),
-                           first)
+    summary = evaluate_run(cfg, run.gan, target, run.states, result, floor, target.moments(), logs, first)
     at = "the last checkpoint" if args.at == "last" else "each replicate's best point (best.safetensors)"
     what = f"data {cfg.target.data} (columns {', '.join(target.columns)})" if cfg.target.data else cfg.target.spec
     print(f"run {run.folder}: {what}, preset {cfg.preset}, step {run.step}, {at}")
@@ -416,18 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"distgan: error: {one_line(worded(e, argv))}", file=sys.stderr)
         return 2
+    except WriteError as e:  # a full disk, a read-only folder: what was written before is whole
+        print(f"distgan: error: {one_line(str(e))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("distgan: interrupted", file=sys.stderr)
         return 130
-
-
-def freeze_imports() -> None:
-    """Move every object allocated so far out of the cyclic garbage collector's generations (gc.freeze).
-
-    After the imports (JAX, SciPy, NumPy) the collector tracks a few hundred thousand objects, which none of its
-    full passes during a run or at the interpreter's shutdown would free; frozen, they are not walked at all.
-    """
-    gc.freeze()
 
 
 def entry() -> None:
@@ -437,9 +441,9 @@ def entry() -> None:
     shutdown then crashes (exit 139, a segmentation fault). An interrupted command has nothing left to write (its
     checkpoint, if any, is on disk), so it flushes its output and leaves at once.
     """
-    freeze_imports()
+    fast.freeze_imports()
     code = main()
-    freeze_imports()
+    fast.freeze_imports()
     if code in (130, 143):  # Ctrl-C, SIGTERM
         sys.stdout.flush()
         sys.stderr.flush()

@@ -62,6 +62,12 @@ class ModelConfig:
     """Stop the gradient through the batch mean of the 'variances' features (the seed does, via .data)."""
     standardize: bool = False
     """G and D work in the target's standard units: G's output is mean + std * net(z), D sees (x - mean) / std."""
+    codes: int = 0
+    """Discrete latent codes: G also takes a one-hot code c ~ Cat(code_weights) beside its noise (0: none)."""
+    code_weights: str = "fixed"
+    """The codes' probabilities: 'fixed' (equal) or 'learned' (a softmax over logits trained with G)."""
+    code_scale: float = 1.0
+    """Each code's initial output scale (its output is loc_c + scale_c * net(z, c), loc_c drawn from N(0, 1))."""
 
 
 @dataclass
@@ -83,7 +89,11 @@ class TrainConfig:
     beta2: float = 0.999
     """Adam beta2 for both nets."""
     schedule: str = "constant"
-    """Learning-rate schedule over training: constant, linear (to 0) or cosine (to 0)."""
+    """Learning-rate schedule over training: constant, linear (to 0), cosine (to 0) or wsd (constant, then linear)."""
+    cooldown: int = 1000
+    """For schedule 'wsd': the last steps, over which the learning rate falls linearly to 0."""
+    code_lr_scale: float = 1.0
+    """G's code locations, log-scales and logits (model.codes) learn at this multiple of g_lr."""
     d_steps: int = 1
     """D updates per step (the 'k' of Goodfellow et al. 2014)."""
     g_steps: int = 1
@@ -146,15 +156,16 @@ CHOICES = {
     "model.noise": ("uniform", "normal"),
     "model.d_input": ("sample", "batch", "pack"),
     "model.d_features": ("raw", "variances", "moments"),
+    "model.code_weights": ("fixed", "learned"),
     "train.loss": ("minimax", "nonsaturating", "wgan", "hinge", "lsgan"),
-    "train.schedule": ("constant", "linear", "cosine"),
+    "train.schedule": ("constant", "linear", "cosine", "wsd"),
 }
 ACTIVATIONS = ("elu", "sigmoid", "relu", "leaky_relu", "tanh")
-POSITIVE = ("model.noise_dim", "model.g_hidden", "model.d_hidden", "model.pack", "train.steps",
-            "train.batch_size", "train.d_lr", "train.g_lr", "train.d_steps", "train.g_steps",
-            "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples",
-            "eval.floor_draws")
-NON_NEGATIVE = ("train.r1", "train.gp", "train.seed", "train.checkpoint_every", "report.frames")
+POSITIVE = ("model.noise_dim", "model.code_scale", "model.g_hidden", "model.d_hidden", "model.pack", "train.steps",
+            "train.batch_size", "train.d_lr", "train.g_lr", "train.code_lr_scale", "train.d_steps", "train.g_steps",
+            "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples", "eval.floor_draws")
+NON_NEGATIVE = ("model.codes", "train.cooldown", "train.r1", "train.gp", "train.seed", "train.checkpoint_every",
+                "report.frames")
 UNIT = ("train.beta1", "train.beta2", "train.ema")  # in [0, 1)
 
 

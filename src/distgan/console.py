@@ -1,5 +1,5 @@
 """What a person reads in the terminal: the seed's progress line, the fit report, the table over replicates, and a
-progress bar while training."""
+progress bar while training or sampling."""
 
 from __future__ import annotations
 
@@ -71,6 +71,11 @@ def format_timing(summary: dict, steps: int) -> str:
             f"(+{tm['compile_s']:.1f} s compile): {tm['us_per_step']:.0f} us/step, "
             f"{tm['replicate_steps_per_s']:.3g} replicate-steps/s"
             + (f", split over {tm['devices']} CPU devices" if tm.get("devices", 1) > 1 else ""))
+
+
+def progress_bar(total: int, unit: str) -> tqdm:
+    """A bar on stderr when it is a terminal, silent otherwise (`sample`'s rows)."""
+    return tqdm(total=total, unit=unit, unit_scale=True, dynamic_ncols=True, leave=False, disable=not sys.stderr.isatty())
 
 
 class Console:

@@ -14,6 +14,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import jax
@@ -21,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import ConfigError
-from .files import atomic_write, read_json
+from .files import atomic_file, read_json
 from .targets import Target, parse
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".npy": "npy", ".parquet": "parquet"}
@@ -274,33 +277,133 @@ def load_run_target(tc, folder: Path) -> Target:
     return make(record["path"], record["columns"], record["shift"], record["scale"], None, None, record)
 
 
-def write_samples(path: str | Path, x: np.ndarray, columns: tuple[str, ...], info: dict | None = None) -> None:
-    """Write samples (n, dim) in the data's units; the file type follows the extension, ints are rounded back."""
+def sample_columns(x: np.ndarray, info: dict | None) -> list[np.ndarray]:
+    """Samples (m, dim) in the data's units as the file's columns, one array each: integer columns rounded back."""
+    kinds = (info or {}).get("kinds") or ["float"] * x.shape[1]
+    return [np.rint(x[:, j]).astype(np.int64) if k == "int" else x[:, j] for j, k in enumerate(kinds)]
+
+
+def _text(cols: list[np.ndarray], sep: str) -> bytes:
+    """Rows of a CSV/TSV file: floats as their shortest repr, integers as integers."""
+    cells = [map(repr, c.tolist()) if c.dtype.kind == "f" else map(str, c.tolist()) for c in cols]
+    return "".join(sep.join(row) + "\n" for row in zip(*cells)).encode()
+
+
+class _Npy:
+    """An .npy file written a chunk at a time: its header, which needs the row count, first."""
+
+    def __init__(self, f, columns, n: int, structured: bool):
+        self.f, self.columns, self.n, self.structured, self.dtype = f, columns, n, structured, None
+
+    def _array(self, cols):
+        if not self.structured:
+            return np.stack(cols, 1)
+        a = np.empty(len(cols[0]), dtype=[(c, col.dtype) for c, col in zip(self.columns, cols)])
+        for c, col in zip(self.columns, cols):
+            a[c] = col
+        return a
+
+    def add(self, cols) -> None:
+        a = self._array(cols)
+        if self.dtype is None:
+            self.dtype = a.dtype
+            np.lib.format.write_array_header_1_0(self.f, {"descr": np.lib.format.dtype_to_descr(a.dtype),
+                                                          "fortran_order": False, "shape": (self.n, *a.shape[1:])})
+        self.f.write(np.ascontiguousarray(a, self.dtype).tobytes())
+
+    def close(self) -> None:
+        pass
+
+
+class _Text:
+    def __init__(self, f, columns, sep: str):
+        self.f, self.sep = f, sep
+        f.write((sep.join(columns) + "\n").encode())
+
+    def add(self, cols) -> None:
+        self.f.write(_text(cols, self.sep))
+
+    def close(self) -> None:
+        pass
+
+
+class _Parquet:
+    """A Parquet file written a row group per chunk."""
+
+    def __init__(self, f, columns):
+        import pyarrow.parquet as pq  # optional, checked by _pyarrow
+
+        self.f, self.columns, self.pq, self.writer = f, columns, pq, None
+
+    def add(self, cols) -> None:
+        import pyarrow as pa
+
+        table = pa.table(dict(zip(self.columns, cols)))
+        if self.writer is None:  # no dictionary pages for floats: sampled values hardly repeat
+            self.writer = self.pq.ParquetWriter(self.f, table.schema, use_dictionary=[
+                c for c, col in zip(self.columns, cols) if col.dtype.kind != "f"])
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _pyarrow(path: Path) -> None:
+    try:
+        import pyarrow  # noqa: F401  (optional: only for .parquet files)
+    except ImportError:
+        raise ConfigError(f"{path}: writing Parquet needs pyarrow (pip install 'distgan[parquet]')", "output") from None
+
+
+def _size(s: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if s < 1000 or unit == "PB":
+            return f"{s:.0f} {unit}" if unit == "bytes" else f"{s:.1f} {unit}"
+        s /= 1000
+    return ""
+
+
+def estimated_size(fmt: str, cols: list[np.ndarray], n: int) -> int:
+    """Bytes a file of n rows like `cols` takes: exact for NPY, from the first rows' text for CSV and TSV, their raw
+    size for Parquet (written without dictionaries for floats, which sampled values hardly compress)."""
+    if fmt in ("csv", "tsv"):
+        head = [c[:1000] for c in cols]
+        return len(_text(head, ",")) * n // max(len(head[0]), 1)
+    return 128 + n * sum(c.dtype.itemsize for c in cols)
+
+
+def check_free_space(path: Path, need: int, what: str) -> None:
+    """Refuse, in one line, a file that will not fit on its disk."""
+    free = shutil.disk_usage(path.parent).free
+    if need > free:
+        raise ConfigError(f"{path}: {what} need about {_size(need)}, and its disk has {_size(free)} free", "output")
+
+
+def write_samples(path: str | Path, x: np.ndarray | Iterable[np.ndarray], columns: tuple[str, ...],
+                  info: dict | None = None, n: int | None = None, on_rows=None) -> None:
+    """Write samples (n, dim) in the data's units; the file type follows the extension, ints are rounded back.
+
+    x: an array, or chunks of rows (n rows in all) written one at a time, so memory stays that of one chunk. The
+    file is written under a temporary name and renamed at the end: an interruption leaves no half file. Its disk's
+    free space is checked (from the first chunk) before anything is written. on_rows(m): called after each chunk.
+    """
     path = Path(path)
     fmt = file_format(path, "output")
-    kinds = (info or {}).get("kinds") or ["float"] * x.shape[1]
-    cols = [np.rint(x[:, j]).astype(np.int64) if k == "int" else x[:, j] for j, k in enumerate(kinds)]
-    if fmt in ("csv", "tsv"):
-        sep = "," if fmt == "csv" else "\t"
-        fmt_one = lambda v: str(int(v)) if isinstance(v, np.integer) else repr(float(v))  # noqa: E731
-        lines = [sep.join(columns)] + [sep.join(fmt_one(c[i]) for c in cols) for i in range(x.shape[0])]
-        atomic_write(path, "\n".join(lines) + "\n")
-    elif fmt == "npy":
-        buf = io.BytesIO()
-        if (info or {}).get("structured"):
-            a = np.empty(x.shape[0], dtype=[(c, col.dtype) for c, col in zip(columns, cols)])
-            for c, col in zip(columns, cols):
-                a[c] = col
-        else:
-            a = x if all(k == "float" for k in kinds) else np.stack(cols, 1)
-        np.save(buf, a)
-        atomic_write(path, buf.getvalue())
-    else:
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConfigError(f"{path}: writing Parquet needs pyarrow (pip install 'distgan[parquet]')", "output") from None
-        buf = pa.BufferOutputStream()
-        pq.write_table(pa.table(dict(zip(columns, cols))), buf)
-        atomic_write(path, buf.getvalue().to_pybytes())
+    if fmt == "parquet":
+        _pyarrow(path)
+    chunks = iter([x] if isinstance(x, np.ndarray) else x)
+    n = x.shape[0] if isinstance(x, np.ndarray) else n
+    first = sample_columns(next(chunks), info)  # the columns' types and text width: the file's size
+    check_free_space(path, estimated_size(fmt, first, n), f"{n} samples")
+    rows = 0
+    with atomic_file(path) as f:
+        out = (_Text(f, columns, "," if fmt == "csv" else "\t") if fmt in ("csv", "tsv") else
+               _Npy(f, columns, n, bool((info or {}).get("structured"))) if fmt == "npy" else _Parquet(f, columns))
+        for cols in itertools.chain([first], (sample_columns(c, info) for c in chunks)):
+            out.add(cols)
+            rows += len(cols[0])
+            if on_rows is not None:
+                on_rows(len(cols[0]))
+        out.close()
+        if rows != n:  # NPY's header promised n rows
+            raise ValueError(f"write_samples: {rows} rows given, {n} announced")

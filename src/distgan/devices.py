@@ -28,12 +28,6 @@ from .config import ConfigError
 MAX_CPU_DEVICES = 8
 REPLICATES = "replicates"  # the mesh axis the replicates are split along
 
-# Compiler options for the programs that run a few times a run (initialisers, evaluation, noise floor, sampling):
-# LLVM's O1 compiles faster than XLA's default O2, and on a CPU compiling takes more of a short run than these
-# programs' running does. The training chunk, run thousands of times, keeps O2, which makes a faster step.
-ONE_SHOT = {"xla_backend_optimization_level": 1}
-
-
 def cpu_devices_wanted() -> int:
     """DISTGAN_CPU_DEVICES, or the cores this process may use (at most MAX_CPU_DEVICES); a bad value: ConfigError."""
     env = os.environ.get("DISTGAN_CPU_DEVICES", "")

@@ -24,7 +24,6 @@ import optax
 from jax.sharding import PartitionSpec
 
 from . import devices, fast, memory, metrics
-from .devices import ONE_SHOT
 from .gan import GAN, all_finite
 
 # Replicates per block on a CPU: about this many bytes of working set (replicate_block; benchmarks/tricks.md).
@@ -97,7 +96,7 @@ def _run_block(gan: GAN, states: dict, n: int) -> tuple[dict, dict]:
     return {**new, **flags}, logs
 
 
-@partial(jax.jit, static_argnums=(0, 2), compiler_options=ONE_SHOT)
+@partial(jax.jit, static_argnums=(0, 2), compiler_options=fast.ONE_SHOT)
 def init_states(gan: GAN, seed: int, replicates: int) -> dict:
     """States for replicates seed, seed + 1, ..., stacked on a leading axis K, in one compiled call.
 
@@ -105,6 +104,10 @@ def init_states(gan: GAN, seed: int, replicates: int) -> dict:
     gives the states' shapes without computing them.
     """
     return jax.vmap(gan.init)(seed + jnp.arange(replicates))
+
+
+# the chunk of steps as train runs it: the GAN, n and parts fixed (static), the states' buffers reused (donated)
+run_chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
 
 
 class Engine:
@@ -116,7 +119,7 @@ class Engine:
         self.parts = devices.parts(self.sharding)
         self.shapes = devices.shapes(jax.eval_shape(init_states, gan, seed, replicates), self.sharding)
         self.evaluator = metrics.Evaluator(gan.sample, gan.target, n_eval)
-        self.steps_fn = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
+        self.steps_fn = run_chunk
         self.compiled, self.compile_s, self._ready = None, 0.0, None
 
     def __repr__(self):

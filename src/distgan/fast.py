@@ -6,13 +6,16 @@ turned off, for such a measurement or to rule it out, by naming it in DISTGAN_PL
 TRICKS) before distgan is imported.
 
     elu, sigmoid   the seed's activations from one range-reduced exp, not two transcendental calls (CPU)
-    materialize    keeps G's uniform noise in memory rather than recomputing it once per hidden unit (XLA fusion)
+    materialize    keeps G's noise in memory rather than recomputing it once per hidden unit (XLA fusion)
     sort           NumPy's sort on a CPU, called from the compiled evaluator (XLA's CPU sort is a comparator loop)
     blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
+    one_shot       programs run a few times a run compile at LLVM's O1, not XLA's default O2 (ONE_SHOT)
+    gc_freeze      the objects of the imports leave the cyclic garbage collector's walks (freeze_imports)
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 
@@ -20,13 +23,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-TRICKS = ("elu", "sigmoid", "materialize", "sort", "blocks")
+TRICKS = ("elu", "sigmoid", "materialize", "sort", "blocks", "one_shot", "gc_freeze")
 PLAIN = {name.strip() for name in os.environ.get("DISTGAN_PLAIN", "").split(",") if name.strip()}
 
 
 def on(name: str) -> bool:
     """Whether trick `name` is in use (read when a program is traced, so set DISTGAN_PLAIN before importing)."""
     return name not in PLAIN
+
+
+# Compiler options for the programs that run a few times a run (initialisers, evaluation, noise floor, sampling):
+# LLVM's O1 compiles faster than XLA's default O2, and on a CPU compiling takes more of a short run than these
+# programs' running does. The training chunk, run thousands of times, keeps O2, which makes a faster step.
+# Plain: XLA's default options. Either way the same numbers (tests/test_engine.py checks the initial states).
+ONE_SHOT = {"xla_backend_optimization_level": 1} if on("one_shot") else {}
+
+
+def freeze_imports() -> None:
+    """Move every object allocated so far out of the cyclic garbage collector's generations (gc.freeze).
+
+    After the imports (JAX, SciPy, NumPy) the collector tracks a few hundred thousand objects, which none of its full
+    passes during a run or at the interpreter's shutdown would free; frozen, they are not walked at all. Plain:
+    nothing.
+    """
+    if on("gc_freeze"):
+        gc.freeze()
 
 
 # --- elu and sigmoid ---------------------------------------------------------------------------------------------
@@ -84,13 +105,13 @@ def sigmoid(x: jax.Array) -> jax.Array:
 
 # --- materialize ---------------------------------------------------------------------------------------------------
 
-def materialize(u: jax.Array) -> jax.Array:
-    """u itself, for u in [0, 1) (G's uniform noise).
+def materialize(z: jax.Array) -> jax.Array:
+    """z itself, for |z| < 2^30 (G's noise: uniform or normal draws).
 
-    rem(u, 2) == u exactly there, but XLA counts a remainder as expensive and so keeps u in memory; fused into G's
-    first layer (an outer product) instead, each random number would be recomputed once per hidden unit.
+    rem(z, 2^30) == z exactly there, but XLA counts a remainder as expensive and so keeps z in memory; fused into
+    G's first layer (an outer product) instead, each random number would be recomputed once per hidden unit.
     """
-    return jax.lax.rem(u, 2.0) if on("materialize") else u
+    return jax.lax.rem(z, float(2**30)) if on("materialize") else z
 
 
 # --- sort ------------------------------------------------------------------------------------------------------------

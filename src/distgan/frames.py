@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import Config, ConfigError
-from .devices import ONE_SHOT
+from .fast import ONE_SHOT
 from .files import read_tensors, save_tensors
 from .gan import GAN
 from .targets import Target

@@ -8,6 +8,7 @@ Batched states carry a leading replicate axis K on every leaf.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
@@ -17,7 +18,17 @@ import optax
 
 from . import fast, losses
 from .config import Config
-from .nets import acts, d_input_size, d_inputs, group_rows, init_mlp, mlp
+from .nets import (
+    acts,
+    code_weights,
+    d_input_size,
+    d_inputs,
+    group_rows,
+    init_mlp,
+    mlp,
+    mlp_coded,
+    stratified_codes,
+)
 from .targets import Target
 
 # The step's random numbers come from Philox-4x32 (Salmon et al. 2011, "Parallel random numbers: as easy as 1, 2, 3"):
@@ -26,11 +37,15 @@ from .targets import Target
 PRNG = "philox4x32"
 
 
-def _schedule(kind: str, lr: float, total: int):
+def _schedule(kind: str, lr: float, total: int, cooldown: int = 0):
     if kind == "linear":
         return optax.linear_schedule(lr, 0.0, total)
     if kind == "cosine":
         return optax.cosine_decay_schedule(lr, total)
+    if kind == "wsd":  # constant, then linear to 0 over the last `cooldown` updates (warmup-stable-decay, no warm-up)
+        cooldown = min(cooldown, total)
+        return optax.join_schedules([optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, cooldown)],
+                                    [total - cooldown])
     return lr
 
 
@@ -42,11 +57,18 @@ class GAN:
         m, t = cfg.model, cfg.train
         self.dim = target.dim
         self.g_acts, self.d_acts = acts(m.g_act), acts(m.d_act)
-        self.g_sizes = [m.noise_dim, *[m.g_hidden] * len(self.g_acts), self.dim]
+        self.g_sizes = [m.noise_dim + m.codes, *[m.g_hidden] * len(self.g_acts), self.dim]  # codes: one-hot inputs
+        # G's parameters: the MLP's layers, or with codes {"net": layers, "loc": (codes, dim), "log_scale":
+        # (codes, dim)} and "logits" (codes,) for learned weights
+        self.g_extras = m.codes > 0
         self.d_sizes = [d_input_size(m, t.batch_size, self.dim), *[m.d_hidden] * len(self.d_acts), 1]
         adam = partial(optax.adam, b1=t.beta1, b2=t.beta2, eps=1e-8)  # torch.optim.Adam's update and eps
-        self.opt_G = adam(_schedule(t.schedule, t.g_lr, t.steps * t.g_steps))
-        self.opt_D = adam(_schedule(t.schedule, t.d_lr, t.steps * t.d_steps))
+        self.opt_G = adam(_schedule(t.schedule, t.g_lr, t.steps * t.g_steps, t.cooldown * t.g_steps))
+        if m.codes and t.code_lr_scale != 1:  # the codes' places, widths and weights: a faster learning rate
+            fast = lambda G: {k: jax.tree.map(lambda _, k=k: k in ("loc", "log_scale", "logits"), v)  # noqa: E731
+                              for k, v in G.items()}
+            self.opt_G = optax.chain(self.opt_G, optax.masked(optax.scale(t.code_lr_scale), fast))
+        self.opt_D = adam(_schedule(t.schedule, t.d_lr, t.steps * t.d_steps, t.cooldown * t.d_steps))
         # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
         # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
         self.shift, self.scale = 0.0, 1.0
@@ -73,13 +95,32 @@ class GAN:
     def noise(self, key: jax.Array, n: int) -> jax.Array:
         """I: G's input. -> (n, noise_dim)"""
         shape = (n, self.cfg.model.noise_dim)
-        if self.cfg.model.noise == "uniform":
-            return fast.materialize(jax.random.uniform(key, shape))
-        return jax.random.normal(key, shape)
+        uniform = self.cfg.model.noise == "uniform"
+        return fast.materialize(jax.random.uniform(key, shape) if uniform else jax.random.normal(key, shape))
 
-    def G(self, params, z: jax.Array) -> jax.Array:
-        """(n, noise_dim) -> (n, dim)"""
-        return self.shift + self.scale * mlp(params, z, self.g_acts)
+    def code_logits(self, params) -> jax.Array:
+        """Log-probabilities (up to a constant) of G's codes: learned, or all 0 (equal). -> (codes,)"""
+        if self.cfg.model.code_weights == "learned":
+            return params["logits"]
+        return jnp.zeros((self.cfg.model.codes,))
+
+    def G(self, params, z: jax.Array, code: jax.Array | None = None) -> jax.Array:
+        """z (n, noise_dim), code (n,) int when model.codes -> (n, dim)"""
+        net = params["net"] if self.g_extras else params
+        if code is None:
+            y = mlp(net, z, self.g_acts)
+        else:  # each code its own place and width: x = loc_c + exp(log_scale_c) * net(z, c)
+            y = params["loc"][code] + jnp.exp(params["log_scale"][code]) * mlp_coded(net, z, code, self.g_acts)
+        return self.shift + self.scale * y
+
+    def fakes(self, params, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array | None]:
+        """n training samples of G and their weights: with codes, a stratified batch (every code equally often)
+        weighted to stand for draws from the codes' probabilities (nets.code_weights); else weights None."""
+        z = self.noise(key, n)
+        if not self.cfg.model.codes:
+            return self.G(params, z), None
+        code = stratified_codes(n, self.cfg.model.codes)
+        return self.G(params, z, code), code_weights(self.code_logits(params), code)
 
     def D(self, params, x: jax.Array) -> jax.Array:
         """D's logits for a batch x (B, dim), one per D input: (B,), (B / pack,) or (1,)."""
@@ -91,7 +132,11 @@ class GAN:
 
     def sample(self, state: dict, key: jax.Array, n: int) -> jax.Array:
         """n samples from G (its moving average when train.ema > 0). -> (n, dim)"""
-        return self.G(state["ema"] if "ema" in state else state["G"], self.noise(key, n))
+        params = state["ema"] if "ema" in state else state["G"]
+        if not self.cfg.model.codes:
+            return self.G(params, self.noise(key, n))
+        kz, kc = jax.random.split(key)
+        return self.G(params, self.noise(kz, n), jax.random.categorical(kc, self.code_logits(params), shape=(n,)))
 
     # --- state and step ---------------------------------------------------------------------------------------
     def init(self, seed: jax.Array) -> dict:
@@ -99,6 +144,14 @@ class GAN:
         key = jax.random.PRNGKey(seed)
         kG, kD, key = jax.random.split(key, 3)
         G, D = init_mlp(kG, self.g_sizes), init_mlp(kD, self.d_sizes)
+        if self.g_extras:
+            m = self.cfg.model
+            G = {"net": G}
+            if m.codes:  # codes start at random places (in standard units), so each grows into its own part
+                G["loc"] = jax.random.normal(jax.random.fold_in(kG, 1), (m.codes, self.dim))
+                G["log_scale"] = jnp.full((m.codes, self.dim), math.log(m.code_scale))
+            if m.codes and m.code_weights == "learned":
+                G["logits"] = jnp.zeros((m.codes,))
         state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
                  "step": jnp.zeros((), jnp.int32), "nonfinite": jnp.zeros((), jnp.int32),
                  "nonfinite_step": jnp.full((), -1, jnp.int32)}
@@ -106,13 +159,13 @@ class GAN:
             state["ema"] = jax.tree.map(jnp.copy, G)  # its own buffers: the jitted chunk donates the state
         return state
 
-    def _d_objective(self, D, real, fake, key):
+    def _d_objective(self, D, real, fake, key, fake_weights=None):
         t, m = self.cfg.train, self.cfg.model
         real, fake = (real - self.shift) / self.scale, (fake - self.shift) / self.scale  # penalties in standard units
         logits = self._D_std(D, jnp.concatenate([real, fake])) if m.d_input != "batch" else \
             mlp(D, jnp.concatenate([d_inputs(m, real), d_inputs(m, fake)]), self.d_acts)[:, 0]
         r, f = jnp.split(logits, 2)  # one D call on real and fake together: the same maths, half the launches
-        real_err, fake_err = losses.d_loss(t.loss, r, f, t.torch_bce)
+        real_err, fake_err = losses.d_loss(t.loss, r, f, t.torch_bce, fake_weights)
         total = real_err + fake_err
         d_sum = lambda x: self._D_std(D, x).sum()  # noqa: E731
         group = partial(group_rows, m)
@@ -122,9 +175,9 @@ class GAN:
             total = total + t.gp * losses.gradient_penalty(d_sum, real, fake, key, group)
         return total, (real_err, fake_err, jax.nn.sigmoid(r).mean(), jax.nn.sigmoid(f).mean())
 
-    def _g_objective(self, G, D, z):
-        x = self.G(G, z)
-        return losses.g_loss(self.cfg.train.loss, self.D(D, x), self.cfg.train.torch_bce), x
+    def _g_objective(self, G, D, key):
+        x, weights = self.fakes(G, key, self.cfg.train.batch_size)
+        return losses.g_loss(self.cfg.train.loss, self.D(D, x), self.cfg.train.torch_bce, weights), x
 
     def step(self, state: dict) -> tuple[dict, dict]:
         """One training step: d_steps D updates, then g_steps G updates (the seed's loop body)."""
@@ -135,15 +188,15 @@ class GAN:
         for i in range(t.d_steps):
             kr, kz, kp = jax.random.split(jax.random.fold_in(key, i), 3)
             real = self.target.sample(kr, B)  # (B, dim)
-            fake = jax.lax.stop_gradient(self.G(G, self.noise(kz, B)))  # (B, dim), D's step leaves G alone
+            fake, weights = jax.lax.stop_gradient(self.fakes(G, kz, B))  # (B, dim), D's step leaves G alone
             grads, (d_real, d_fake, d_real_out, d_fake_out) = jax.grad(self._d_objective, has_aux=True)(
-                D, real, fake, kp)
+                D, real, fake, kp, weights)
             updates, opt_D = self.opt_D.update(grads, opt_D, D)
             D = optax.apply_updates(D, updates)
         new = {}
         for j in range(t.g_steps):
-            z = self.noise(jax.random.fold_in(key, t.d_steps + j), B)
-            (g_err, x), grads = jax.value_and_grad(self._g_objective, has_aux=True)(G, D, z)
+            (g_err, x), grads = jax.value_and_grad(self._g_objective, has_aux=True)(
+                G, D, jax.random.fold_in(key, t.d_steps + j))
             updates, opt_G = self.opt_G.update(grads, opt_G, G)
             G = optax.apply_updates(G, updates)
             if "ema" in state:

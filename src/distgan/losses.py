@@ -33,29 +33,37 @@ def _fake_label(logits, torch):  # -log(1 - D(x))
     return torch_bce(jax.nn.sigmoid(logits), 0.0) if torch else jax.nn.softplus(logits)
 
 
-def d_loss(loss: str, real: jax.Array, fake: jax.Array, torch: bool = False) -> tuple[jax.Array, jax.Array]:
-    """D's error on real and on fake logits (D minimises their sum)."""
+def _mean(x: jax.Array, weights: jax.Array | None) -> jax.Array:
+    """The mean of x, or of weights * x: a batch whose samples stand for different probabilities (G's codes)."""
+    return x.mean() if weights is None else (weights * x).mean()
+
+
+def d_loss(loss: str, real: jax.Array, fake: jax.Array, torch: bool = False,
+           fake_weights: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """D's error on real and on fake logits (D minimises their sum); fake_weights weight the fake samples' terms."""
+    w = fake_weights
     if loss in ("minimax", "nonsaturating"):  # Goodfellow et al. 2014: BCE with labels 1 (real) and 0 (fake)
-        return _real_label(real, torch).mean(), _fake_label(fake, torch).mean()
+        return _real_label(real, torch).mean(), _mean(_fake_label(fake, torch), w)
     if loss == "wgan":  # Arjovsky et al. 2017: the critic maximises E[D(real)] - E[D(fake)]
-        return -real.mean(), fake.mean()
+        return -real.mean(), _mean(fake, w)
     if loss == "hinge":  # Lim & Ye 2017; Miyato et al. 2018
-        return jax.nn.relu(1 - real).mean(), jax.nn.relu(1 + fake).mean()
+        return jax.nn.relu(1 - real).mean(), _mean(jax.nn.relu(1 + fake), w)
     if loss == "lsgan":  # Mao et al. 2017, labels a=0, b=1
-        return 0.5 * ((real - 1) ** 2).mean(), 0.5 * (fake**2).mean()
+        return 0.5 * ((real - 1) ** 2).mean(), 0.5 * _mean(fake**2, w)
     raise ValueError(f"unknown loss {loss!r}")
 
 
-def g_loss(loss: str, fake: jax.Array, torch: bool = False) -> jax.Array:
-    """G's error on the logits D gives its samples."""
+def g_loss(loss: str, fake: jax.Array, torch: bool = False, fake_weights: jax.Array | None = None) -> jax.Array:
+    """G's error on the logits D gives its samples; fake_weights weight each sample's term."""
+    w = fake_weights
     if loss == "minimax":  # G minimises log(1 - D(G(z))): saturates when D wins
-        return -_fake_label(fake, torch).mean()
+        return -_mean(_fake_label(fake, torch), w)
     if loss == "nonsaturating":  # G minimises -log D(G(z)), the seed's BCE against label 1
-        return _real_label(fake, torch).mean()
+        return _mean(_real_label(fake, torch), w)
     if loss in ("wgan", "hinge"):
-        return -fake.mean()
+        return -_mean(fake, w)
     if loss == "lsgan":
-        return 0.5 * ((fake - 1) ** 2).mean()
+        return 0.5 * _mean((fake - 1) ** 2, w)
     raise ValueError(f"unknown loss {loss!r}")
 
 

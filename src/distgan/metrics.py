@@ -13,8 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from .devices import ONE_SHOT
-from .fast import sort
+from .fast import ONE_SHOT, sort
 from .targets import Target
 
 STATS = ("ks", "w1")  # per dimension
@@ -95,8 +94,8 @@ def noise_floor(target: Target, n: int, draws: int = 100) -> dict[str, dict[str,
     W1 (and for dim > 1 the sliced W1 and correlation error) are simulated: `draws` pairs from a fixed key, once per
     (target, n, draws) in a process, so the floor is the same in every run. The two-sample KS statistic of a
     continuous distribution does not depend on the distribution (Smirnov), so for the built-in targets its floor is
-    exact: the quantiles of Smirnov's law for two samples of n, as in the KS p-value (a simulated median from 100
-    draws is within about 4 %). Data files, which can hold ties, keep the simulated KS.
+    exact: the quantiles of Smirnov's law for two samples of n, as in the KS p-value (a simulated median drifts with
+    the draws; benchmarks/metrics.md). Data files, which can hold ties, keep the simulated KS.
     """
     cache_key = (target.spec, target.data is not None, n, draws)
     if cache_key not in _FLOORS:

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from scipy import stats
 
-from .devices import ONE_SHOT
+from .fast import ONE_SHOT
 
 N_SAMPLES = 2500  # the protocol's sample size
 N_STD = 3.0

@@ -89,3 +89,36 @@ def group_rows(m: ModelConfig, x: jax.Array) -> jax.Array:
     if m.d_input == "pack":
         return x.reshape(B // m.pack, m.pack * dim)
     return x.reshape(1, B * dim)
+
+
+# --- G's parts for shapes a connected map cannot make (issue 18) ------------------------------------------------
+
+
+def mlp_coded(params: Params, z: jax.Array, code: jax.Array, acts: tuple[str, ...]) -> jax.Array:
+    """The MLP on [z, one_hot(code)]: the code's row of the first weight matrix is added as a bias (a gather, not a
+    matmul with the one-hot). params[0]["w"] is (noise_dim + codes, hidden); z (n, noise_dim), code (n,) int."""
+    first = params[0]
+    nz = z.shape[-1]
+    h = z @ first["w"][:nz] + first["w"][nz + code] + first["b"]
+    return _mlp_from_hidden(params[1:], h, acts)
+
+
+def _mlp_from_hidden(params: Params, h: jax.Array, acts: tuple[str, ...]) -> jax.Array:
+    """The rest of an MLP after its first linear map's pre-activation h."""
+    x = ACTIVATIONS[acts[0]](h)
+    for layer, act in zip(params[:-1], acts[1:]):
+        x = ACTIVATIONS[act](x @ layer["w"] + layer["b"])
+    return x @ params[-1]["w"] + params[-1]["b"]
+
+
+def stratified_codes(batch_size: int, codes: int) -> jax.Array:
+    """Every code equally often in a batch, in order: code i % codes for sample i. -> (batch_size,) int"""
+    return jnp.arange(batch_size) % codes
+
+
+def code_weights(logits: jax.Array, code: jax.Array) -> jax.Array:
+    """Per-sample weights that make a stratified batch (stratified_codes) an unbiased draw from softmax(logits):
+    p(code) / (the code's share of the batch). Differentiable in logits. -> code's shape"""
+    p = jax.nn.softmax(logits)
+    share = jnp.bincount(code, length=logits.shape[0]) / code.shape[0]
+    return (p / share)[code]

@@ -30,7 +30,7 @@ import numpy as np
 from . import frames, metrics, presets
 from .config import Config, describe
 from .data import META, load_run_target, make_target
-from .devices import ONE_SHOT
+from .fast import ONE_SHOT
 from .files import atomic_write, read_json, read_jsonl
 from .report import diagnose, verdict
 from .runs import load_config

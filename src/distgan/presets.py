@@ -11,16 +11,19 @@ def seed() -> Config:
 
 
 def default() -> Config:
-    """distgan's default: per-sample D, leaky-ReLU G on 8-D uniform noise, batch 256, R1, EMA of G, LR 5e-4 decayed to 0.
+    """distgan's default: per-sample D, leaky-ReLU G on 8-D normal noise and 8 learned codes, batch 256, R1, EMA of G.
 
-    Chosen over many seeds on the seed's target, never one: benchmarks/default.md has every screen, its figures
-    and the command that reproduces it. Each line below says why its field differs from the seed's.
+    Chosen over many seeds, never one: on the seed's target (benchmarks/default.md), then on a suite of targets with
+    several modes, hard edges, heavy tails and 2-D mixtures (benchmarks/suite.md); each has every screen, its
+    figures and the command that reproduces it. Each line below says why its field differs from the seed's.
     """
     cfg = Config(preset="default")
     m, t = cfg.model, cfg.train
     m.d_input, m.d_hidden = "sample", 64  # a per-sample D: the seed's whole-batch D lets G run away or collapse
-    m.g_act, m.g_hidden = "leaky_relu,leaky_relu", 64  # piecewise-linear kinks bend bounded noise into tails
-    m.noise_dim = 8  # more noise dimensions: heavier tails than 1 or 4 (still the seed's uniform noise)
+    m.g_act, m.g_hidden = "leaky_relu,leaky_relu", 64  # piecewise-linear kinks bend the noise into tails
+    m.noise, m.noise_dim = "normal", 8  # unbounded noise for the tails; 8 dimensions: heavier tails than 1 or 4
+    m.codes, m.code_weights = 8, "learned"  # discrete codes, each with its own place, width and learned weight:
+    # a continuous map of connected noise cannot make separate modes on its own
     m.standardize = True  # G and D in the target's standard units: one learning rate and R1 weight fit any scale
     t.batch_size = 256  # each D step sees more of the tails, and G's last steps are less noisy
     t.torch_bce, t.r1 = False, 1.0  # BCE on logits; R1 on real data (Mescheder et al. 2018) keeps D smooth

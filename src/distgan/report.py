@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from . import metrics, modes
-from .config import Config
+from .config import Config, ConfigError
 from .gan import GAN
 from .targets import Target
 
@@ -173,10 +173,38 @@ def summarize(cfg: Config, result: dict, floor: dict, logs: dict, target_moments
             "target_moments": target_moments, "floor": floor, "table": table, "replicates": reps}
 
 
-def last_logs(rows: list[dict]) -> dict[str, np.ndarray]:
-    """The logs that name failures (D's output on fakes, G's gradient norm) from the last metrics row."""
+def last_logs(rows: list[dict], replicates: int | None = None, where: str = "metrics.jsonl") -> dict[str, np.ndarray]:
+    """The logs that name failures (D's output on fakes, G's gradient norm) from the last metrics row, each (K,);
+    a ConfigError naming `where` if they are not K numbers each (a damaged file)."""
     last = rows[-1] if rows else {}
-    return {key: np.asarray(last[key]) for key in ("d_fake_out", "g_grad") if key in last}
+    logs = {}
+    for key in ("d_fake_out", "g_grad"):
+        if key in last:
+            try:
+                logs[key] = np.asarray(last[key], np.float64)
+            except (TypeError, ValueError):
+                logs[key] = np.zeros(0)
+            if logs[key].ndim != 1 or (replicates is not None and len(logs[key]) != replicates):
+                raise ConfigError(f"{where}: the last row's {key} is not one number per replicate")
+    if len(logs) == 1:
+        raise ConfigError(f"{where}: the last row has {next(iter(logs))} without its partner")
+    return logs
+
+
+def saved_first_steps(summary: dict, replicates: int, where: str = "summary.json") -> list[dict] | None:
+    """Each replicate's problems and the step each began ({problem: step}), as a summary saved them; None if it has
+    no replicates' records; a ConfigError naming `where` if they are malformed."""
+    saved = summary.get("replicates")
+    if saved is None:
+        return None
+    if not isinstance(saved, list) or not all(isinstance(r, dict) for r in saved):
+        raise ConfigError(f"{where}: 'replicates' is not a list of records")
+    if len(saved) != replicates:
+        return None
+    first = [r.get("first_step", {}) for r in saved]
+    if not all(isinstance(f, dict) and all(type(v) is int for v in f.values()) for f in first):
+        raise ConfigError(f"{where}: a replicate's 'first_step' is not {{problem: step}}")
+    return first
 
 
 def evaluate_run(cfg: Config, gan: GAN, target: Target, states: dict, result: dict, floor: dict,

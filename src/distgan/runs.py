@@ -11,14 +11,18 @@ Layout of a run folder:
     best.safetensors     each replicate's best state by fit ratio (max of KS and W1 ratios at evaluation steps)
     *.json beside them   the metadata, for people to read (loading never uses it)
     *.png                plots
-Every file is written atomically (distgan.files). Checkpoints are safetensors (tensors plus a JSON header): loading
-a run never executes code (no pickle), and a checkpoint that is truncated, damaged or from another config is
-refused in one line.
+    .lock                while a process writes the folder: its pid (one writer per folder, `claim`)
+Every file is written atomically (distgan.files). Checkpoints are safetensors (tensors plus a JSON header, and a
+digest of both): loading a run never executes code (no pickle), and a checkpoint that is truncated, damaged or from
+another config is refused in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
@@ -27,9 +31,13 @@ import numpy as np
 from . import config as config_mod
 from .config import Config, ConfigError
 from .data import META, load_run_target, make_target, record
-from .devices import ONE_SHOT
 from .engine import init_states
+from .fast import ONE_SHOT
 from .files import (
+    LOCK,
+    Busy,
+    FolderLock,
+    WriteError,
     append_jsonl,
     atomic_write,
     dumps_json,
@@ -39,6 +47,7 @@ from .files import (
     read_tensors,
     save_tensors,
     unflatten,
+    write_error,
     write_json,
 )
 from .gan import GAN
@@ -47,6 +56,7 @@ from .targets import Target
 CHECKPOINT = "checkpoint.safetensors"
 BEST = "best.safetensors"
 FORMAT = "distgan-checkpoint-2"
+SAMPLE_CHUNK = 1 << 16  # rows G draws in one call when sampling: 65,536 rows of noise and activations at a time
 
 
 # --- the folder's name ----------------------------------------------------------------------------------------
@@ -57,33 +67,108 @@ def default_name(cfg: Config, target_name: str) -> str:
     return name + (f"-k{cfg.train.replicates}" if cfg.train.replicates > 1 else "")
 
 
-def free_run_dir(base: Path) -> Path:
-    """base, or base-2, base-3, ...: the first that is not an existing, non-empty folder (runs are never overwritten)."""
-    out, i = base, 2
-    while out.exists() and (not out.is_dir() or any(out.iterdir())):
-        out, i = base.with_name(f"{base.name}-{i}"), i + 1
-    return out
-
-
 def check_out_dir(out: Path, resume: bool = False) -> None:
     """Refuse an output folder whose parent is missing, or one that already holds another run."""
     if not out.parent.is_dir():
         raise ConfigError(f"{out}: parent directory {out.parent} does not exist", "out")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a directory", "out")
-    if not resume and out.is_dir() and any(out.iterdir()):
-        raise ConfigError(f"{out}: directory exists and is not empty (choose another)", "out")
+    if not resume and _holds_files(out):
+        raise Taken(f"{out}: directory exists and is not empty (choose another)", "out")
 
 
-def run_folder(cfg: Config, target_name: str, out: str | Path | None, resume: bool = False) -> Path:
-    """out, checked, or a free folder under runs/ named after the run (runs/ is made here, so that a second run can
-    sit beside it)."""
-    if not out:
-        out = free_run_dir(Path("runs") / default_name(cfg, target_name))
-        out.parent.mkdir(exist_ok=True)
+def _holds_files(out: Path) -> bool:
+    """Whether a folder holds anything but a lock file."""
+    try:
+        return any(p.name != LOCK for p in out.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+class Taken(ConfigError):
+    """The folder holds another run, or another process writes it: a default name moves on to the next one."""
+
+
+class Claim:
+    """A run folder this process writes alone, until `release` (or the end of a `with` block, which gives the
+    folder): other processes that claim it are refused, naming this one's pid. A folder the claim made and that is
+    still empty at release (a run refused after its claim) is removed again."""
+
+    def __init__(self, folder: Path, lock: FolderLock, made: bool):
+        self.folder, self.lock, self.made = folder, lock, made
+
+    def __repr__(self):
+        return f"Claim({str(self.folder)!r}, made={self.made})"
+
+    def __enter__(self) -> Path:
+        return self.folder
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def release(self) -> None:
+        self.lock.release()
+        if self.made:
+            with contextlib.suppress(OSError):  # not empty: a run's files, or another claim's lock
+                self.folder.rmdir()
+
+
+def claim(out: Path, resume: bool = False) -> Claim:
+    """Make `out` (or take an empty one) and lock it for this process, as one step: of two processes that claim the
+    same folder at once, one gets it and the other is refused (Taken). resume: the folder is a run to continue (or,
+    for `train --compare`'s second run, one not yet begun).
+
+    The folder's lock (files.FolderLock) is taken before it is checked for files, so that check and the claim cannot
+    be split by another process's write; a lock left by a killed process is stale and taken over.
+    """
     out = Path(out)
     check_out_dir(out, resume)
-    return out
+    for _ in range(100):  # another claim removed the folder between our mkdir and our lock: make it again
+        made = False
+        try:
+            out.mkdir()
+            made = True
+        except FileExistsError:
+            pass
+        except OSError as e:
+            if not out.is_dir():
+                raise write_error(out, e) from None
+        try:
+            lock = FolderLock.take(out)
+        except FileNotFoundError:
+            continue
+        except Busy as e:
+            raise Taken(str(e)) from None
+        if not resume and _holds_files(out):  # another run got there first (and has finished), or it was never empty
+            lock.release()
+            raise Taken(f"{out}: directory exists and is not empty (choose another)", "out")
+        return Claim(out, lock, made)
+    raise ConfigError(f"{out}: the folder keeps disappearing (removed by another process?)", "out")
+
+
+def claim_free(base: Path) -> Claim:
+    """base, or base-2, base-3, ...: the first folder that is neither another run nor in use, claimed; runs are never
+    overwritten, and many runs started at once get distinct folders."""
+    for i in itertools.count(1):
+        out = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        if out.exists() and (not out.is_dir() or _holds_files(out)):
+            continue
+        try:
+            return claim(out)
+        except Taken:
+            continue
+    raise AssertionError("unreachable")
+
+
+def run_folder(cfg: Config, target_name: str, out: str | Path | Claim | None, resume: bool = False) -> Claim:
+    """out, claimed, or the first free folder under runs/ named after the run (runs/ is made here, so that a second
+    run can sit beside it). A Claim already taken (train --compare claims both its folders first) is itself."""
+    if isinstance(out, Claim):
+        return out
+    if out:
+        return claim(Path(out), resume)
+    Path("runs").mkdir(exist_ok=True)
+    return claim_free(Path("runs") / default_name(cfg, target_name))
 
 
 # --- checkpoints ------------------------------------------------------------------------------------------------
@@ -156,8 +241,8 @@ def load_config(folder: Path) -> Config:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: run folder not found")
     path = folder / "config.toml"
-    if not path.exists():
-        raise ConfigError(f"{folder}: not a distgan run folder (no config.toml)")
+    if not path.is_file():
+        raise ConfigError(f"{folder}: not a distgan run folder (no config.toml file)")
     try:
         return config_mod.validate(config_mod.loads(path.read_text()))
     except ConfigError as e:
@@ -171,37 +256,73 @@ def load_config(folder: Path) -> Config:
 class Writer:
     """What `train` writes into its run folder: the config (and a data file's record) at the start, metrics rows as
     they come, and checkpoints. Resumed at `step`, metrics rows past that step (written after the checkpoint) are
-    dropped, since the run redoes them."""
+    dropped, since the run redoes them.
+
+    A disk that refuses a write (full, read-only) leaves every file as it was and raises a WriteError that says which
+    checkpoint is whole and how to resume from it."""
 
     def __init__(self, folder: Path, cfg: Config, target: Target, resumed_at: int | None = None):
-        self.folder, self.cfg, self.rows = Path(folder), cfg, []
-        self.folder.mkdir(exist_ok=True)
-        atomic_write(self.folder / "config.toml", config_mod.dumps(cfg))
-        if target.train_data is not None:  # standardisation and columns, so the run samples even if the file moves
-            write_json(self.folder / META, record(target, cfg.target))
-        metrics = self.folder / "metrics.jsonl"
-        if resumed_at is not None and metrics.exists():
-            kept = [r for r in read_jsonl(metrics) if r.get("step", 0) <= resumed_at]
-            atomic_write(metrics, "".join(dumps_json(r) + "\n" for r in kept))
-        elif resumed_at is None:
-            metrics.unlink(missing_ok=True)
+        self.folder, self.cfg, self.rows, self.saved = Path(folder), cfg, [], resumed_at or None
+        with self.resumable():
+            self.folder.mkdir(exist_ok=True)
+            atomic_write(self.folder / "config.toml", config_mod.dumps(cfg))
+            if target.train_data is not None:  # standardisation and columns, so the run samples if the file moves
+                write_json(self.folder / META, record(target, cfg.target))
+            metrics = self.folder / "metrics.jsonl"
+            if resumed_at is not None and metrics.exists():
+                kept = [r for r in read_jsonl(metrics) if r.get("step", 0) <= resumed_at]
+                atomic_write(metrics, "".join(dumps_json(r) + "\n" for r in kept))
+            elif resumed_at is None:
+                metrics.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def resumable(self):
+        """A block whose WriteError (a full disk, a read-only folder) is raised again with the way on."""
+        try:
+            yield
+        except WriteError as e:
+            if self.saved is not None:
+                where = f"the last checkpoint (step {self.saved}) is whole"
+            else:
+                where = "no checkpoint yet"
+            how = (f"`distgan train --resume {self.folder}`" if (self.folder / "config.toml").exists() else
+                   "start the run again")
+            raise WriteError(f"{e}; {where}: make room, then {how}") from None
 
     def add(self, row: dict, flush: bool) -> None:
         """Queue one metrics row; flush: write the queued rows (always before a checkpoint, so that metrics.jsonl
         reaches the checkpoint's step)."""
         self.rows.append(row)
         if flush:
-            append_jsonl(self.folder / "metrics.jsonl", self.rows)
+            with self.resumable():
+                append_jsonl(self.folder / "metrics.jsonl", self.rows)
             self.rows = []
 
     def checkpoint(self, states: dict, best: dict, meta: dict) -> None:
         """The last checkpoint (states and best points) and best.safetensors, each written whole or not at all."""
         meta = {**meta, "config": config_mod.dumps(self.cfg)}
-        save_checkpoint(self.folder, best, {**meta, "best_step": best["step"]}, BEST)
-        save_checkpoint(self.folder, {"state": states, "best": best}, meta)
+        with self.resumable():
+            save_checkpoint(self.folder, best, {**meta, "best_step": best["step"]}, BEST)
+            save_checkpoint(self.folder, {"state": states, "best": best}, meta)
+        self.saved = meta["step"]
 
 
 # --- a finished run, read back --------------------------------------------------------------------------------
+
+_SAMPLERS: dict[tuple[str, str], object] = {}
+
+
+def _chunk_sampler(gan: GAN):
+    """gan.sample of chunk i as one jitted function: (state, key, i) -> (SAMPLE_CHUNK, dim). A GAN is made from its
+    config and target spec alone, so runs read back with the same ones share it and compile it once."""
+    key = (config_mod.dumps(gan.cfg), gan.target.spec)
+    if key not in _SAMPLERS:
+        if len(_SAMPLERS) >= 16:
+            _SAMPLERS.clear()
+        _SAMPLERS[key] = jax.jit(lambda state, k, i: gan.sample(state, jax.random.fold_in(k, i), SAMPLE_CHUNK),
+                                 compiler_options=ONE_SHOT)
+    return _SAMPLERS[key]
+
 
 class Run:
     """A trained run: its folder, config, target, GAN and the states of all replicates (leading axis K)."""
@@ -211,7 +332,7 @@ class Run:
         self.folder, self.cfg, self.target, self.gan, self.states = Path(folder), cfg, target, gan, states
         self.at, self.step = "last", int(np.asarray(states["step"]).reshape(-1)[0])
         self.summary = summary if summary is not None else self._read_summary()
-        self._sample = jax.jit(gan.sample, static_argnums=2, compiler_options=ONE_SHOT)
+        self._chunk = _chunk_sampler(gan)
 
     def __repr__(self):
         return (f"Run({str(self.folder)!r}, target={self.cfg.target.spec!r}, preset={self.cfg.preset!r}, "
@@ -228,9 +349,26 @@ class Run:
         return jax.tree.map(lambda x: x[replicate], self.states)
 
     def sample(self, n: int, seed: int = 0, replicate: int = 0) -> np.ndarray:
-        """n draws from replicate's generator, in the target's units; the same seed gives the same draws. -> (n, dim)"""
-        x = np.asarray(self._sample(self.state(replicate), jax.random.PRNGKey(seed), n))
-        return self.target.to_data(x)
+        """n draws from replicate's generator, in the target's units; the same seed gives the same draws, and a
+        smaller n the first rows of a larger one. -> (n, dim)"""
+        x = np.empty((0, self.target.dim), np.float32)
+        for start, chunk in enumerate(self.chunks(n, seed, replicate)):
+            if start == 0:
+                x = np.empty((n, chunk.shape[1]), chunk.dtype)
+            x[start * SAMPLE_CHUNK:start * SAMPLE_CHUNK + len(chunk)] = chunk
+        return x
+
+    def chunks(self, n: int, seed: int = 0, replicate: int = 0) -> Iterator[np.ndarray]:
+        """`sample(n, seed, replicate)` a chunk of at most SAMPLE_CHUNK rows at a time, so that memory stays that of
+        one chunk whatever n. Chunk i's noise comes from fold_in(PRNGKey(seed), i). -> (<= SAMPLE_CHUNK, dim) each"""
+        if n > SAMPLE_CHUNK << 32:  # fold_in takes a 32-bit chunk index
+            raise ConfigError(f"{n}: at most {SAMPLE_CHUNK << 32} samples per seed", "n")
+        if not 0 <= seed < 1 << 32:  # PRNGKey keeps 32 bits of a seed (and fails past 64)
+            raise ConfigError(f"expected a seed from 0 to {(1 << 32) - 1}, got {seed}", "seed")
+        state, key = self.state(replicate), jax.random.PRNGKey(seed)
+        for i, start in enumerate(range(0, n, SAMPLE_CHUNK)):
+            x = np.asarray(self._chunk(state, key, np.uint32(i)))[:n - start]  # the last chunk: its first rows
+            yield self.target.to_data(x)
 
     @property
     def metrics(self) -> list[dict]:
@@ -240,7 +378,10 @@ class Run:
 
     def _read_summary(self) -> dict:
         path = self.folder / "summary.json"
-        return read_json(path, "summary") if path.exists() else {}
+        summary = read_json(path, "summary") if path.exists() else {}
+        if not isinstance(summary, dict):
+            raise ConfigError(f"{path}: not a run summary (expected a JSON object)")
+        return summary
 
 
 def load(folder: str | Path, at: str = "last") -> Run:
