@@ -11,12 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 import distgan
 from distgan import frames
 from distgan.cli import main
+from distgan.data import make_target
+from distgan.engine import Engine, init_states
+from distgan.frames import Recorder
+from distgan.gan import GAN
 from runhelp import FLAGS, env
 
 K, STEPS = 256, 200
@@ -89,6 +94,23 @@ def test_frames_are_taken_every_interval_and_stay_small(run):
     assert np.all(np.diff(arrays["samples"].astype(float).mean((1, 2))) > 0)
     x = run.sample(frames.N_1D, replicate=0)  # the frame's G is the run's final G (its EMA)
     assert abs(np.mean(x) - arrays["samples"][-1].astype(float).mean()) < 0.2
+
+
+def test_frames_of_a_g_with_codes_are_its_evaluation_draws(tmp_path):
+    """The default preset's G has learned discrete codes: a frame draws noise and codes as gan.sample does."""
+    cfg = distgan.preset("default")
+    cfg.model.g_hidden = cfg.model.d_hidden = 8
+    gan = GAN(cfg, make_target(cfg.target))
+    engine = Engine(gan, 2, 0, 10, 300)
+    film = Recorder(cfg, gan, tmp_path)
+    film.compile(engine.shapes)
+    states = engine.place(init_states(gan, 0, 2))
+    film.capture(states, 0, flush=True)
+    arrays, _ = frames.read(tmp_path / frames.FRAMES)
+    one = jax.tree.map(lambda x: x[0], states)
+    want = gan.sample(one, jax.random.PRNGKey(frames.NOISE_SEED), frames.N_1D).astype(np.float16)
+    assert cfg.model.codes > 0 and arrays["samples"].shape == (1, frames.N_1D, 1)
+    np.testing.assert_array_equal(arrays["samples"][0], np.asarray(want))
 
 
 def test_report_command_rebuilds_the_page_with_a_comparison(run, data_run, tmp_path, capsys):

@@ -79,10 +79,12 @@ def d_on_grid(gan: GAN, D, points: jax.Array, real: jax.Array) -> jax.Array:
         out.append(show(jax.vmap(gan.D, in_axes=(None, 0))(D, batches))[:, i // m.pack if m.d_input == "pack" else 0])
     return jnp.mean(jnp.stack(out), 0)
 
-def capture_one(gan: GAN, state: dict, noise: jax.Array, points: jax.Array, real: jax.Array):
-    """One replicate's frame: G's samples of the fixed noise and D on the grid, as float16. -> (n, dim), (P,)"""
-    G = state["ema"] if "ema" in state else state["G"]  # the G that is evaluated and sampled (gan.sample)
-    return gan.G(G, noise).astype(jnp.float16), d_on_grid(gan, state["D"], points, real).astype(jnp.float16)
+def capture_one(gan: GAN, state: dict, key: jax.Array, points: jax.Array, real: jax.Array):
+    """One replicate's frame: n G samples of the fixed key (its noise, and its codes when G has them), drawn as
+    evaluation draws them (gan.sample), and D on the grid, as float16. -> (n, dim), (P,)"""
+    n = N_1D if gan.dim == 1 else N_ND
+    samples = gan.sample(state, key, n)
+    return samples.astype(jnp.float16), d_on_grid(gan, state["D"], points, real).astype(jnp.float16)
 
 class Recorder:
     """The frames of one run: captured every `every` steps (and at step 0 and the last step), kept in memory and
@@ -118,21 +120,22 @@ class Recorder:
             shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.sharding.shard_shape(x.shape), x.dtype,
                                                                  sharding=one), shapes)
         i = k - start
-        fn = jax.jit(lambda states, noise, points, real: capture_one(
-            gan, jax.tree.map(lambda x: x[i], states), noise, points, real), compiler_options=ONE_SHOT)
-        n, P = (N_1D, GRID_1D) if gan.dim == 1 else (N_ND, GRID_2D ** 2)
-        fixed = [jax.ShapeDtypeStruct(shape, jnp.float32, sharding=one if self.device else None) for shape in
-                 ((n, gan.cfg.model.noise_dim), (P, gan.dim), (gan.cfg.train.batch_size, gan.dim))]
+        fn = jax.jit(lambda states, key, points, real: capture_one(
+            gan, jax.tree.map(lambda x: x[i], states), key, points, real), compiler_options=ONE_SHOT)
+        P, where = GRID_1D if gan.dim == 1 else GRID_2D ** 2, one if self.device else None
+        fixed = [jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=where)] + [
+            jax.ShapeDtypeStruct(shape, jnp.float32, sharding=where) for shape in
+            ((P, gan.dim), (gan.cfg.train.batch_size, gan.dim))]
         self._fn = fn.lower(shapes, *fixed).compile()
 
     def _draw(self) -> None:
-        """The fixed draws of every frame: G's noise, D's grid across the target's range, a real batch."""
+        """The fixed draws of every frame: G's key, D's grid across the target's range, a real batch."""
         gan = self.gan
         self.box = axes(gan)
-        noise = gan.noise(jax.random.PRNGKey(NOISE_SEED), N_1D if gan.dim == 1 else N_ND)  # (n, noise_dim)
+        key = jax.random.PRNGKey(NOISE_SEED)  # (2,) uint32: G's noise and codes, the same in every frame
         points = jnp.asarray(grid(gan, self.box), jnp.float32)  # (P, dim)
         real = gan.target.sample(jax.random.PRNGKey(REAL_SEED), gan.cfg.train.batch_size)  # (B, dim)
-        self.fixed = jax.device_put((noise, points, real), self.device)
+        self.fixed = jax.device_put((key, points, real), self.device)
 
     def _share(self, states: dict) -> dict:
         """The states of the device that holds the replicate (all of them when the replicates are not split)."""
