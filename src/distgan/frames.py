@@ -1,7 +1,7 @@
 """Frames of training for the animation: one replicate's G samples and D's output on a grid, every few chunks.
 
-A frame holds G's samples from one fixed noise draw (the same noise in every frame, so the animation shows G's
-map moving, not fresh noise) and D's output on a fixed grid across the target's range: 1-D, N_1D samples and
+A frame holds G's samples from one fixed draw of noise and codes (the same in every frame, so the animation shows
+G's map moving, not fresh noise) and D's output on a fixed grid across the target's range: 1-D, N_1D samples and
 GRID_1D points; 2-D and more, N_ND samples of every dimension and a GRID_2D x GRID_2D grid over dimensions 0 and 1
 (the other dimensions at the target's median). Both are float16: a few KB a frame.
 
