@@ -1,27 +1,40 @@
 # Two commands from a fresh clone: `make run` and `make test`. Both create .venv on first use.
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+RUN_STAMP  := $(VENV)/.run-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
-$(STAMP): pyproject.toml
-	python3 -m venv $(VENV)
+# `make run` installs what running needs; `make test` adds the test extras (pytest, Playwright, TensorBoard, ...)
+$(RUN_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+	$(PY) -m pip install -q -e .
+	touch $(RUN_STAMP)
 
-run: $(STAMP)
+$(TEST_STAMP): $(RUN_STAMP)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
+
+run: $(RUN_STAMP)
 	$(VENV)/bin/distgan train --compare seed $(ARGS)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
+	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
 	$(PY) -m pytest -q -n auto $(ARGS)
 
-lint: $(STAMP)
+# The browser tests of report.html drive Debian's Chromium (Playwright's own browser download needs a network).
+chromium:
+	@if [ "$$(id -u)" = 0 ]; then echo "installing chromium for the browser tests"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "no chromium, and installing it needs root (sudo apt-get install chromium): the browser tests will skip"; fi
+
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
 # The speed benchmark against the seed script needs PyTorch CPU 2.13.0, installed for it alone.
-bench: $(STAMP)
+bench: $(RUN_STAMP)
 	$(PY) -m pip install -q 'torch==2.13.0'
 	$(PY) benchmarks/speed.py $(ARGS)
 

@@ -11,7 +11,7 @@ import numpy as np
 from safetensors.numpy import load_file
 
 import distgan
-from distgan.files import read_jsonl
+from distgan.files import read_jsonl, read_tensors
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 FLAGS = ["--preset", "seed", "--set", "model.g_hidden=8", "--set", "model.d_hidden=8", "--set", "eval.n_samples=300",
@@ -47,7 +47,8 @@ def reference(request, tmp_path_factory) -> Path:
 
 
 def same_run(a: Path, b: Path) -> None:
-    """The same weights (last and best), the same metrics.jsonl rows and the same summary, timing aside."""
+    """The same weights (last and best), the same metrics.jsonl rows, the same summary (timing aside), the same
+    animation frames."""
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     for name in ("checkpoint.safetensors", "best.safetensors"):
         x, y = load_file(a / name), load_file(b / name)
@@ -57,6 +58,8 @@ def same_run(a: Path, b: Path) -> None:
     sa, sb = (json.loads((f / "summary.json").read_text()) for f in (a, b))
     sa.pop("timing"), sb.pop("timing")
     assert sa == sb
+    (fa, ma), (fb, mb) = (read_tensors(f / "frames.safetensors") for f in (a, b))  # the animation's
+    assert ma == mb and fa.keys() == fb.keys() and all(fa[k].tobytes() == fb[k].tobytes() for k in fa)
 
 
 def folder_is_whole(out: Path) -> None:

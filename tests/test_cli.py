@@ -46,7 +46,7 @@ def test_train_prints_seed_lines_verdict_and_writes_the_run(seed_run):
     assert seed[1].startswith("400: D: ")
     assert "step 200: G collapsed (fake std near 0) (replicate 0)" in lines  # the seed's collapse, named as it starts
     assert any(line.startswith("verdict: ") for line in lines)
-    assert lines[-1] == f"run folder: {folder}"
+    assert lines[-2:] == [f"run folder: {folder}", f"report: {folder / 'report.html'}"]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["preset"] == "seed" and summary["n_samples"] == 1000
     assert json.loads((folder / "checkpoint.json").read_text())["step"] == 400

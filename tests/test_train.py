@@ -13,7 +13,7 @@ from distgan.files import read_jsonl
 from distgan.gan import GAN
 
 FILES = ["config.toml", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "checkpoint.json", "best.safetensors",
-         "best.json", "mean_std.png", "histogram.png", "qq.png", "losses.png"]
+         "best.json", "mean_std.png", "histogram.png", "qq.png", "losses.png", "frames.safetensors", "report.html"]
 SEED_LOG = ["step", "d_real", "d_fake", "g", "real_mean", "real_std", "fake_mean", "fake_std"]  # the seed's line
 
 

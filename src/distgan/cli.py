@@ -14,6 +14,7 @@ from pathlib import Path
 import jax
 
 from . import config, fast, presets, sweep
+from .animate import animate
 from .bench import FLOOR_DRAWS, SUITE, bench_fit, bench_suite, format_suite, suite_verdict, verdict
 from .config import Config, ConfigError
 from .console import format_auto, format_fit, format_table, format_timing, progress_bar
@@ -21,6 +22,7 @@ from .data import file_format, make_target, write_samples
 from .devices import beside, select
 from .files import WriteError, write_json
 from .metrics import Evaluator, noise_floor
+from .page import REPORT, open_run, real_sample, rebuild
 from .report import evaluate_run, last_logs, saved_first_steps
 from .runs import load, load_config, run_folder
 from .targets import DESCRIPTIONS, TARGETS, example
@@ -30,7 +32,7 @@ from .train import Interrupted, train
 FLAGS = {"preset": "--preset", "target.spec": "--target", "target.data": "--data", "target.columns": "--columns",
          "train.steps": "--steps", "train.seed": "--seed", "train.replicates": "--replicates", "out": "--out",
          "device": "--device", "replicate": "--replicate", "at": "--at", "output": "-o", "n": "-n", "seed": "--seed",
-         "address": "--address"}
+         "address": "--address", "report.tensorboard": "--tensorboard"}
 ARGUMENTS = ("out", "device", "replicate", "at", "output", "n", "seed", "address")  # set by flags alone, never by a config field
 
 
@@ -56,6 +58,8 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files into the run folder "
+                   "(report.tensorboard; needs pip install 'distgan[tensorboard]')")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicate", type=int, help="report one replicate (default: replicate 0, and the table)")
     p.add_argument("--at", choices=("last", "best"), default="last",
                    help="the last checkpoint or each replicate's best point by fit ratio")
+    p = sub.add_parser("report", help="write a run folder's report.html again (a page to open in a browser)")
+    p.add_argument("run", help="run folder")
+    p.add_argument("-o", "--output", help=f"the page to write (default RUN/{REPORT})")
+    p.add_argument("--compare", metavar="RUN2", help="another run folder to show beside it (e.g. train --compare's)")
+    p = sub.add_parser("animate", help="draw the run's training frames as a GIF")
+    p.add_argument("run", help="run folder")
+    p.add_argument("-o", "--output", default="train.gif", help="the GIF to write (default train.gif)")
+    p.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
     sub.add_parser("presets", help="list the presets")
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True, parser_class=_Parser)
     p = bench.add_parser("fit", help="train presets over many seeds; report the fit ratios' distribution over seeds")
@@ -132,6 +144,8 @@ def config_from_args(args) -> Config:
     for flag, key in shortcuts.items():
         if getattr(args, flag) is not None:
             config.set_field(cfg, key, getattr(args, flag))
+    if args.tensorboard:
+        cfg.report.tensorboard = True
     return config.validate(cfg)
 
 
@@ -164,6 +178,8 @@ def config_for_resume(args) -> Config:
         raise ConfigError(f"--resume takes its config from the run folder; {', '.join(changing)} would change the "
                           "run (start a new run instead)")
     cfg = load_config(args.resume)
+    if args.tensorboard and not cfg.report.tensorboard:
+        raise ConfigError("--tensorboard: the run was started without TensorBoard files; --resume keeps its config")
     if args.steps is not None:
         old = cfg.train.steps
         config.set_field(cfg, "train.steps", args.steps)
@@ -216,7 +232,7 @@ AUTO_FIELDS = ("auto_steps", "auto_every", "auto_draws", "auto_margin", "patienc
 def comparison(cfg: Config, name: str) -> Config:
     """Preset `name` on cfg's target, evaluation, steps, seeds and intervals: `train --compare`'s second run."""
     other = presets.get(name)
-    other.target, other.eval = cfg.target, cfg.eval
+    other.target, other.eval, other.report = cfg.target, cfg.eval, cfg.report
     for field in ("steps", "seed", "replicates", "log_every", "eval_every", *AUTO_FIELDS):
         setattr(other.train, field, getattr(cfg.train, field))
     return other
@@ -267,6 +283,8 @@ def _train_and_report(args, cfg: Config, out, other: Config | None, other_out) -
         print(f"resumed at step {s['timing']['resumed_at']}")
     print(format_timing(s, s["auto"]["steps"] if "auto" in s else cfg.train.steps))
     print(f"run folder: {run.folder}")
+    if other is None and cfg.report.html:
+        print(f"report: {run.folder / REPORT}")
     if other is not None:
         steps = f"auto steps (at most {cfg.train.steps})" if cfg.train.auto_steps else f"{cfg.train.steps} steps"
         print(f"\nfor comparison, preset {args.compare!r} on the same target, {steps} and seed(s):")
@@ -284,6 +302,8 @@ def _train_and_report(args, cfg: Config, out, other: Config | None, other_out) -
                 print(f"  {name} over {t['replicates']} seeds: {t['within_floor']} within the noise floor, "
                       f"KS ratio median {t['ks_ratio']['median']:.2f}, W1 ratio median {t['w1_ratio']['median']:.2f}")
         print(f"  ({args.compare} run folder: {cmp.folder})")
+        if cfg.report.html:  # the main run's page, with the comparison beside it
+            print(f"report: {rebuild(run.folder, compare=cmp.folder)}")
     return 0
 
 
@@ -436,6 +456,26 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    out = Path(args.output) if args.output else None
+    if out is not None and (not out.parent.is_dir() or out.is_dir()):
+        raise ConfigError(f"{out}: expected a file in an existing folder", "output")
+    print(f"wrote {rebuild(Path(args.run), out, Path(args.compare) if args.compare else None)}")
+    return 0
+
+
+def cmd_animate(args) -> int:
+    out = Path(args.output)
+    if out.suffix.lower() != ".gif" or not out.parent.is_dir() or out.is_dir():
+        raise ConfigError(f"{out}: expected a .gif file in an existing folder", "output")
+    if not 0 < args.fps <= 100:
+        raise ConfigError(f"--fps {args.fps}: expected a number of frames per second in (0, 100]")
+    _, target = open_run(Path(args.run))
+    n = animate(Path(args.run), out, target, real_sample(target, 1000), args.fps)
+    print(f"wrote {n} frames to {out}")
+    return 0
+
+
 def cmd_presets(args) -> int:
     for name, doc in presets.describe():
         print(f"{name:10s} {doc}")
@@ -472,7 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "presets": cmd_presets,
-                "targets": cmd_targets, "bench": cmd_bench, "sweep": cmd_sweep}[args.command](args)
+                "targets": cmd_targets, "bench": cmd_bench, "sweep": cmd_sweep, "report": cmd_report,
+                "animate": cmd_animate}[args.command](args)
     except ConfigError as e:
         print(f"distgan: error: {one_line(worded(e, argv))}", file=sys.stderr)
         return 2

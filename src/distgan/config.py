@@ -149,6 +149,18 @@ class EvalConfig:
 
 
 @dataclass
+class ReportConfig:
+    html: bool = True
+    """Write report.html into the run folder: at each evaluation while training, and at the end."""
+    frames: int = 100
+    """About how many animation frames of G and D to capture over the run, at whole chunks; 0 captures none."""
+    frame_replicate: int = 0
+    """The replicate whose G and D the animation frames show."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files into the run folder (needs tensorboardX: pip install 'distgan[tensorboard]')."""
+
+
+@dataclass
 class Config:
     preset: str = "default"
     """Name of the preset this config started from."""
@@ -156,9 +168,10 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
-SECTIONS = ("target", "model", "train", "eval")
+SECTIONS = ("target", "model", "train", "eval", "report")
 CHOICES = {
     "target.encoding": ("quantile", "standard"),
     "model.noise": ("uniform", "normal"),
@@ -174,7 +187,7 @@ POSITIVE = ("model.noise_dim", "model.code_scale", "model.g_hidden", "model.d_hi
             "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples", "eval.floor_draws",
             "train.auto_every", "train.auto_draws", "train.auto_cooldown")
 NON_NEGATIVE = ("model.codes", "train.cooldown", "train.r1", "train.gp", "train.seed", "train.checkpoint_every",
-                "train.auto_margin", "train.patience", "train.min_steps")
+                "train.auto_margin", "train.patience", "train.min_steps", "report.frames")
 UNIT = ("train.beta1", "train.beta2", "train.ema")  # in [0, 1)
 # `train.steps = "auto"` (TOML, --set, --steps auto): auto_steps on, with this budget (benchmarks/suite.md: the
 # 25-mode grid needed 25,000 steps under mixture2d; the cooldown is about as long as the constant phase)
@@ -307,6 +320,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"batch_size {cfg.train.batch_size} is not a multiple of pack {m.pack}", "model.pack")
     if cfg.train.batch_size < 2 and m.d_input == "batch" and m.d_features != "raw":
         raise ConfigError("the batch features need at least 2 samples", "train.batch_size")
+    if not 0 <= cfg.report.frame_replicate < cfg.train.replicates:
+        raise ConfigError(f"expected a replicate 0..{cfg.train.replicates - 1}, got {cfg.report.frame_replicate!r}",
+                          "report.frame_replicate")
     if cfg.train.steps > 10**9:
         raise ConfigError(f"expected at most 1e9, got {cfg.train.steps}", "train.steps")
     return cfg
@@ -341,7 +357,7 @@ def loads(text: str) -> Config:
 def describe() -> list[tuple[str, Any, str]]:
     """(section.field, default, doc) for every field, read from the dataclass docstrings."""
     rows = []
-    for section, cls in zip(SECTIONS, (TargetConfig, ModelConfig, TrainConfig, EvalConfig)):
+    for section, cls in zip(SECTIONS, (TargetConfig, ModelConfig, TrainConfig, EvalConfig, ReportConfig)):
         tree = ast.parse(inspect.getsource(cls))
         body = tree.body[0].body
         docs = {}

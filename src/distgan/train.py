@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from . import metrics
+from . import metrics, tensorboard
 from .auto import stopping
 from .config import Config, ConfigError, validate
 from .console import Console, seed_line
@@ -20,6 +20,7 @@ from .gan import GAN
 from .plots import plot_run
 from .report import Best, Problems, evaluate_run, last_logs, timing
 from .runs import CHECKPOINT, Claim, Run, Writer, load_checkpoint, run_folder
+from .watch import Watch
 
 SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
@@ -97,11 +98,14 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
     target = make_target(cfg.target)  # bad targets and data files fail here, before anything is written
     cfg, batch_note = fit_batch(cfg, target)
     t = cfg.train
+    tensorboard.require(cfg)  # --tensorboard without tensorboardX: one line on how to install it, nothing written
     with run_folder(cfg, target.name, out, resume) as out:  # this process is the folder's one writer until the end
         gan = GAN(cfg, target)
         engine = Engine(gan, t.replicates, t.seed, min(t.log_every, t.steps), cfg.eval.n_samples)
-        floor, target_moments = engine.compile(beside=lambda: (
-            metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments()))
+        watch = Watch(cfg, gan, target, out)  # frames of G and D, report.html, TensorBoard
+        floor, target_moments, _ = engine.compile(beside=lambda: (
+            metrics.noise_floor(target, cfg.eval.n_samples, cfg.eval.floor_draws), target.moments(),
+            watch.compile(engine.shapes)))
         states, problems, step, meta = engine.init(), Problems(t.replicates), 0, {}
         best = Best(states)
         if resume and (out / CHECKPOINT).exists():
@@ -116,6 +120,7 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
             try:
                 if on_start is not None:
                     on_start()
+                watch.start(states, step, floor, target_moments)
                 while not rule.done(step):
                     n = min(t.log_every - step % t.log_every, t.steps - step)  # chunks end on multiples of log_every
                     t0 = time.perf_counter()
@@ -134,6 +139,7 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
                         console.say(*lines)
                     save = (checkpoint_every and step % checkpoint_every == 0) or rule.done(step) or bool(stop)
                     writer.add(row, flush=evaluated or save)
+                    watch.chunk(writer, states, step, row, evaluated, save)
                     if save:
                         writer.checkpoint(states, best.tree, {"step": step, "first_step": problems.first_step,
                                                               **rule.meta()})
@@ -154,6 +160,7 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
         summary.update(rule.summary(best, step), timing=timing(engine, train_s, start, step, t.replicates))
         with writer.resumable():
             write_json(out / "summary.json", summary)
+            watch.finish(step, summary)
             run = Run(out, cfg, target, gan, states, summary, at=rule.at)
             if plots:
                 plot_run(run)
