@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import distgan
-from distgan import frames
+from distgan import frames, page
 from distgan.cli import main
 from distgan.data import make_target
 from distgan.engine import Engine, init_states
@@ -276,3 +276,9 @@ def test_browser_draws_a_data_runs_page_with_its_columns(data_run, browser):
     assert page.locator("g.dheat rect").count() == frames.GRID_2D ** 2  # D's map over the two columns
     assert page.locator("g.gpoints circle").count() > 100
     page.context.close()
+
+
+def test_rounded_keeps_significant_digits_and_drops_what_json_cannot_hold():
+    x = np.array([4.00512345, -0.000123456, 123456.7, 0.0, np.inf, np.nan, 1e-320, 1.7e308])
+    assert page.rounded(x) == [4.005, -0.0001235, 123500.0, 0.0, None, None, 1e-320, 1.7e308]
+    assert page.rounded({"a": [1.23456, 2.0], "b": 7}) == {"a": [1.235, 2.0], "b": 7}

@@ -76,7 +76,7 @@ def _round_array(a: np.ndarray, digits: int) -> list:
     """An array's numbers rounded to `digits` significant digits, as (nested) lists; NaN and inf as None. Dividing
     by or multiplying with an exact power of ten keeps the shortest decimal form (4.005, not 4.00500000001)."""
     out = a.copy()
-    ok = np.isfinite(a) & (a != 0)
+    ok = np.isfinite(a) & (np.abs(a) > 1e-300)  # a smaller number's power of ten would overflow: kept as it is
     e = digits - 1 - np.floor(np.log10(np.abs(a, where=ok, out=np.ones_like(a)))).astype(int)
     up, down = ok & (e >= 0), ok & (e < 0)
     out[up] = np.round(a[up] * 10.0 ** e[up]) / 10.0 ** e[up]

@@ -43,10 +43,10 @@ class Target:
     calibrate: int = 0  # data files: G's draws that decode calibrates each column by (0: none)
 
     def to_data(self, x: np.ndarray) -> np.ndarray:
-        """Map samples (GAN.sample's) back to the data's units, exact for their column types (identity for built-in
-        targets)."""
+        """Map samples (GAN.sample's, (..., dim)) back to the data's units, exact for their column types (identity for
+        built-in targets)."""
         x = np.asarray(x) * self.scale + self.shift
-        return x if self.exact is None else self.exact(x)
+        return x if self.exact is None else self.exact(x.reshape(-1, x.shape[-1])).reshape(x.shape)
 
     def pdf(self, x: np.ndarray) -> np.ndarray | None:
         """Exact density at x (1-D targets only); None where no closed form is known."""
