@@ -93,18 +93,23 @@ def bench_one(cfg: Config, folder: Path, evals: int) -> dict:
     return row
 
 
-def bench_fit(configs: dict[str, Config], out: str | Path | None = None, echo=print, evals: int = 32) -> dict[str, dict]:
-    """Train each named config (its replicates are the seeds) and return {name: bench_one's row}."""
-    results = {}
+def bench_all(configs: dict[str, Config], out: str | Path | None, evals: int, echo, lines) -> dict[str, dict]:
+    """Train each named config (its replicates are the seeds) into out/NAME (default: a temporary folder), echoing
+    lines(name, row) as each finishes. -> {name: bench_one's row}"""
+    rows = {}
     with tempfile.TemporaryDirectory(prefix="distgan-bench-") as tmp:
         root = Path(out) if out else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         for name, cfg in configs.items():
-            results[name] = bench_one(cfg, root / name, evals)
-            if echo is not None:
-                for line in format_fit_table(name, results[name]):
-                    echo(line)
-    return results
+            rows[name] = bench_one(cfg, root / name, evals)
+            for line in lines(name, rows[name]) if echo is not None else []:
+                echo(line)
+    return rows
+
+
+def bench_fit(configs: dict[str, Config], out: str | Path | None = None, echo=print, evals: int = 32) -> dict[str, dict]:
+    """Train each named preset's config and print its fit table. -> {name: bench_one's row}"""
+    return bench_all(configs, out, evals, echo, format_fit_table)
 
 
 def format_fit_table(name: str, r: dict) -> list[str]:
@@ -155,17 +160,8 @@ MEDIAN_GAP, P90_GAP, HIGH_QUALITY = 0.15, 0.3, 0.97
 
 def bench_suite(configs: dict[str, Config], out: str | Path | None = None, echo=print, evals: int = 8
                 ) -> dict[str, dict]:
-    """Train each target's config (suite name -> Config, its replicates the seeds); echo each target's table row as
-    it finishes. -> {name: bench_one's row}"""
-    rows = {}
-    with tempfile.TemporaryDirectory(prefix="distgan-suite-") as tmp:
-        root = Path(out) if out else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        for name, cfg in configs.items():
-            rows[name] = bench_one(cfg, root / name, evals)
-            if echo is not None:
-                echo(format_suite({name: rows[name]})[-1])
-    return rows
+    """Train each target's config (suite name -> Config) and print its table row. -> {name: bench_one's row}"""
+    return bench_all(configs, out, evals, echo, lambda name, row: format_suite({name: row})[-1:])
 
 
 def suite_verdict(row: dict) -> list[str]:

@@ -255,17 +255,24 @@ def set_field(cfg: Config, dotted: str, value: Any) -> None:
     setattr(section, name, _coerce(dotted, value, types[name]))
 
 
-def apply_toml(cfg: Config, path: str | Path) -> None:
-    """Override `cfg` with the fields of a TOML file."""
-    path = Path(path)
+def read_toml(path: Path, what: str) -> tuple[str, dict]:
+    """A TOML file's text and contents; a one-line ConfigError naming the file (`what` it is) if it cannot be read
+    or parsed."""
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
+        return text, tomllib.loads(text)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config file ({e.strerror})") from None
+        raise ConfigError(f"{path}: cannot read the {what} ({e.strerror})") from None
+
+
+def apply_toml(cfg: Config, path: str | Path) -> None:
+    """Override `cfg` with the fields of a TOML file."""
+    path = Path(path)
+    _, data = read_toml(path, "config file")
     for key, value in data.items():
         if key == "preset":
             continue  # the preset is chosen before the file is applied

@@ -187,15 +187,7 @@ def _number(data: dict, key: str, default, kind: type, low: float, high: float =
 def load_spec(path: str | Path) -> Spec:
     """Read and check a sweep spec: every key, field, value and target; a one-line ConfigError naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-        data = tomllib.loads(text)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: sweep spec not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the sweep spec ({e.strerror})") from None
+    text, data = config.read_toml(path, "sweep spec")
     try:
         return _spec(path, text, data)
     except ConfigError as e:
