@@ -10,6 +10,7 @@ import pytest
 from scipy import stats
 from scipy.special import ndtri
 
+from distgan import console
 from distgan.cli import main
 from distgan.columns import decoder, detect, exact, intervals, scores_sampler
 from distgan.config import ConfigError, TargetConfig, parse_types
@@ -233,3 +234,12 @@ def test_a_bad_type_override_names_the_field(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "target.types: " in err and words in err, err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_column_of_many_atoms_is_summed_up_in_one_line():
+    atoms = [{"atom": float(v), "rate": 0.02, "held_rate": 0.02, "noise": 0.004} for v in range(10)]
+    atoms[3]["rate"] = 0.035  # z = 3.75: the one outside
+    lines = console.column_lines({"atoms": atoms})
+    assert lines == ["10 atoms, 9 of them within 2.58 noise of the held-out rate; farthest: atom 3: rate 3.50% "
+                     "(held-out 2.00%, noise 0.40%)"]
+    assert len(console.column_lines({"atoms": atoms[:4]})) == 4

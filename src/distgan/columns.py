@@ -78,7 +78,9 @@ class Column:
             return f"discrete, {len(self.levels)} {'labels' if self.text else 'levels'} ({shown}" + \
                 (", ...)" if len(self.levels) > 6 else ")")
         words = [self.type]
-        words += [f"atom {a:g} ({r:.1%})" for a, r in zip(self.atoms, self.rates)]
+        words += [f"atom {a:g} ({r:.1%})" for a, r in list(zip(self.atoms, self.rates))[:4]]
+        if len(self.atoms) > 4:
+            words.append(f"{len(self.atoms) - 4} more atoms")
         for end, bound, edge, tail in (("below", self.low, self.min, self.tail_low),
                                        ("above", self.high, self.max, self.tail_high)):
             words.append(f"bounded {end} at {bound:g}" if bound is not None else

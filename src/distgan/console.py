@@ -52,14 +52,23 @@ def format_fit(summary: dict, k: int = 0, columns: tuple[str, ...] = ()) -> list
     return lines
 
 
+MAX_ATOM_LINES = 4  # more atoms in a column are summed up in one line
+
+
 def column_lines(col: dict) -> list[str]:
     """A data column's statistic for its type: level frequencies (chi-square) or each atom's rate."""
     if "levels" in col:
         c = col["levels"]
         return [f"levels chi2 {c['chi2']:.2f} (p={c['p']:.3g}, floor {c['floor']:.2f}, ratio {c['ratio']:.2f}), "
                 f"{c['outside']} outside the levels"]
-    return [f"atom {a['atom']:g}: rate {a['rate']:.2%} (held-out {a['held_rate']:.2%}, noise {a['noise']:.2%})"
-            for a in col.get("atoms", [])]
+    atoms = col.get("atoms", [])
+    line = lambda a: f"atom {a['atom']:g}: rate {a['rate']:.2%} (held-out {a['held_rate']:.2%}, noise {a['noise']:.2%})"  # noqa: E731
+    if len(atoms) <= MAX_ATOM_LINES:
+        return [line(a) for a in atoms]
+    z = [abs(a["rate"] - a["held_rate"]) / max(a["noise"], 1e-12) for a in atoms]  # many atoms (an integer column)
+    worst = atoms[int(np.argmax(z))]
+    return [f"{len(atoms)} atoms, {sum(v <= 2.58 for v in z)} of them within 2.58 noise of the held-out rate; "
+            f"farthest: {line(worst)}"]
 
 
 def table_lines(table: dict, k: int, floor: dict) -> list[str]:
