@@ -62,6 +62,20 @@ def _add_training_flags(p: argparse.ArgumentParser) -> None:
                    "(report.tensorboard; needs pip install 'distgan[tensorboard]')")
 
 
+def _bench_flags(p, each: str, seeds: int, evals: int, steps: str) -> None:
+    """The flags `bench fit` and `bench suite` share; `each` names what their seeds are per."""
+    p.add_argument("--seeds", type=int, default=seeds,
+                   help=f"seeds per {each}, trained at once as replicates (default {seeds})")
+    p.add_argument("--evals", type=int, default=evals, help="further evaluations of each seed's final generator, "
+                   f"pooled beside a perfect generator's score (default {evals}; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--steps", help=steps)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help=f"override one field for every {each} (repeatable), e.g. --set eval.n_samples=2000")
+    p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="distgan", description="Learn low-dimensional distributions with GANs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -95,30 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True, parser_class=_Parser)
     p = bench.add_parser("fit", help="train presets over many seeds; report the fit ratios' distribution over seeds")
     p.add_argument("--presets", default="default,seed", help="comma-separated presets to compare (default: default,seed)")
-    p.add_argument("--seeds", type=int, default=64, help="seeds per preset, trained at once as replicates (default 64)")
-    p.add_argument("--evals", type=int, default=32, help="further evaluations of each seed's final generator, pooled "
-                   "beside a perfect generator's score (default 32; 0: none)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--target", help="target spec (default: each preset's, N(4, 1.25))")
-    p.add_argument("--steps", help="training steps for every preset (default: the first preset's)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override one field in every preset (repeatable), e.g. --set eval.n_samples=2000")
-    p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
+    _bench_flags(p, "preset", seeds=64, evals=32, steps="training steps for every preset (default: the first preset's)")
     p = bench.add_parser("suite", help="train the default on a fixed suite of targets, many seeds each; the fit "
                          "beside a perfect generator's, per target")
     p.add_argument("--targets", default=",".join(SUITE), help=f"comma-separated, of: {', '.join(SUITE)} (default: all)")
     p.add_argument("--preset", default="default", help="the preset to train (default: default)")
-    p.add_argument("--seeds", type=int, default=16, help="seeds per target, trained at once as replicates (default 16)")
-    p.add_argument("--evals", type=int, default=8, help="further evaluations of each seed's final generator, pooled "
-                   "beside a perfect generator's score (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--steps", help="training steps, or 'auto' (default: the preset's)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                   help="override one field for every target (repeatable)")
-    p.add_argument("--out", help="keep the run folders under this folder (default: a temporary folder)")
     p.add_argument("--json", help="also write the rows to this JSON file")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"), help="where JAX runs (auto: GPU if seen)")
+    _bench_flags(p, "target", seeds=16, evals=8, steps="training steps, or 'auto' (default: the preset's)")
     p = sub.add_parser("sweep", help="train every point of a grid or random search, many seeds each, as trials on Ray")
     p.add_argument("spec", help="sweep spec (TOML): base preset or config, [axes], targets, seeds, steps")
     p.add_argument("--out", help="sweep folder (default sweeps/SPEC-NAME); run again on it to finish a stopped sweep")
