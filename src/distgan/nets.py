@@ -91,7 +91,7 @@ def group_rows(m: ModelConfig, x: jax.Array) -> jax.Array:
     return x.reshape(1, B * dim)
 
 
-# --- G's parts for shapes a connected map cannot make (issue 18) ------------------------------------------------
+# --- G's parts for shapes a connected map cannot make ---------------------------------------------------------
 
 
 def mlp_coded(params: Params, z: jax.Array, code: jax.Array, acts: tuple[str, ...]) -> jax.Array:
