@@ -37,6 +37,7 @@ N_1D, GRID_1D = 1000, 64  # G's samples and D's grid points per 1-D frame
 N_ND, GRID_2D = 500, 32  # per frame for dim >= 2: samples of every dimension, D on a GRID_2D^2 grid over dims 0, 1
 POSITIONS = 4  # places in the real batch where x stands in, for a D that judges batches or packs
 NOISE_SEED, REAL_SEED, RANGE_SEED = 20240601, 20240602, 20240603  # fixed draws: the same in every frame and run
+RANGE_N = 4000  # target samples that set the grid's range
 PROBABILITY = ("minimax", "nonsaturating")  # losses whose D output is a logit: shown as sigmoid(logit)
 
 def interval(cfg: Config) -> int:
@@ -44,13 +45,22 @@ def interval(cfg: Config) -> int:
     t = cfg.train
     return math.ceil(math.ceil(t.steps / cfg.report.frames) / t.log_every) * t.log_every
 
-def axes(gan: GAN, n: int = 4000) -> dict:
-    """The frame's grid: per plotted dimension its [lo, hi] in G's units, and the other dimensions' centre.
+def fixed_draws(gan: GAN) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The draws every frame shares, in one program: G's key (its noise and codes), RANGE_N target samples for the
+    grid's range (axes), and a real batch for a D that judges batches. -> (2,) uint32, (RANGE_N, dim), (B, dim)"""
+    sample = gan.target.sample
+    return (jax.random.PRNGKey(NOISE_SEED), sample(jax.random.PRNGKey(RANGE_SEED), RANGE_N),
+            sample(jax.random.PRNGKey(REAL_SEED), gan.cfg.train.batch_size))
+
+
+def axes(gan: GAN, x: np.ndarray) -> dict:
+    """The frame's grid from target samples x (n, dim) in G's units: per plotted dimension its [lo, hi], and the
+    other dimensions' centre.
 
     lo and hi are the target's 0.2 % and 99.8 % quantiles widened by 30 % of their span on each side, so G's
     samples are on the axis before they reach the target too. -> {'lo': (d,), 'hi': (d,), 'centre': (dim,)}
     """
-    x = np.asarray(gan.target.sample(jax.random.PRNGKey(RANGE_SEED), n), np.float64)  # (n, dim), G's units
+    x = np.asarray(x, np.float64)
     q_lo, q_hi = np.quantile(x, [0.002, 0.998], axis=0)
     span = np.where(q_hi > q_lo, q_hi - q_lo, 1.0)
     d = min(gan.dim, 2)
@@ -95,7 +105,7 @@ class Recorder:
         self.on = cfg.report.frames > 0
         self.every, self.replicate = interval(cfg) if self.on else 0, cfg.report.frame_replicate
         self.steps, self.samples, self.d = [], [], []
-        self._fn, self.device, self.fixed, self.box = None, None, None, None
+        self._fn, self._fixed_fn, self.device, self.fixed, self.box = None, None, None, None, None
 
     def __repr__(self):
         return f"Recorder(every={self.every}, replicate={self.replicate}, frames={len(self.steps)})"
@@ -127,14 +137,14 @@ class Recorder:
             jax.ShapeDtypeStruct(shape, jnp.float32, sharding=where) for shape in
             ((P, gan.dim), (gan.cfg.train.batch_size, gan.dim))]
         self._fn = fn.lower(shapes, *fixed).compile()
+        self._fixed_fn = jax.jit(lambda: fixed_draws(gan), compiler_options=ONE_SHOT).lower().compile()
 
     def _draw(self) -> None:
-        """The fixed draws of every frame: G's key, D's grid across the target's range, a real batch."""
-        gan = self.gan
-        self.box = axes(gan)
-        key = jax.random.PRNGKey(NOISE_SEED)  # (2,) uint32: G's noise and codes, the same in every frame
-        points = jnp.asarray(grid(gan, self.box), jnp.float32)  # (P, dim)
-        real = gan.target.sample(jax.random.PRNGKey(REAL_SEED), gan.cfg.train.batch_size)  # (B, dim)
+        """The fixed draws of every frame: G's key, D's grid across the target's range, a real batch (one compiled
+        program, compiled beside the training chunk: no op-by-op compiles when training starts)."""
+        key, x, real = self._fixed_fn()
+        self.box = axes(self.gan, x)
+        points = grid(self.gan, self.box).astype(np.float32)  # (P, dim)
         self.fixed = jax.device_put((key, points, real), self.device)
 
     def _share(self, states: dict) -> dict:

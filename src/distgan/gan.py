@@ -77,8 +77,8 @@ class GAN:
         if m.standardize and target.name != "data":  # data files are standardised when they are read
             tm = target.moments()
             ok = np.isfinite(tm["mean"]) & np.isfinite(tm["std"]) & (tm["std"] > 0)  # Student-t, df <= 2: no std
-            self.shift = jnp.asarray(np.where(ok, tm["mean"], 0.0), jnp.float32)  # (dim,)
-            self.scale = jnp.asarray(np.where(ok, tm["std"], 1.0), jnp.float32)  # (dim,)
+            self.shift = jnp.asarray(np.where(ok, tm["mean"], 0.0).astype(np.float32))  # (dim,): a copy, no compile
+            self.scale = jnp.asarray(np.where(ok, tm["std"], 1.0).astype(np.float32))  # (dim,)
 
     def working_set(self) -> int:
         """Rough bytes one replicate's step touches: G's and D's weights with their gradients, Adam moments and G's

@@ -6,7 +6,6 @@ import io
 import threading
 from pathlib import Path
 
-import jax
 import numpy as np
 from scipy import stats
 
@@ -103,17 +102,18 @@ def _panels(K: int, width: float, height: float):
     return _subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
 
 
-def plot_replicates(run, n: int, folder: Path, max_panels: int = 16) -> None:
-    """Small multiples: the final histogram of up to max_panels replicates, with the target density."""
+def plot_replicates(run, samples: dict, folder: Path, max_panels: int = 16) -> None:
+    """Small multiples: the final histogram of up to max_panels replicates, with the target density.
+    samples: {k: (generated (n, dim), real (n, dim))} for k < max_panels."""
     K = min(run.replicates, max_panels)
     fig, axes = _panels(K, 2.2, 1.8)
     reps = run.summary.get("replicates", [])
-    real = run.target.to_data(np.asarray(run.target.reference(jax.random.PRNGKey(2), n)))[:, 0]
+    real = samples[0][1][:, 0]
     for k, ax in enumerate(axes.flat):
         if k >= K:
             ax.axis("off")
             continue
-        x = run.sample(n, seed=1, replicate=k)[:, 0]
+        x = samples[k][0][:, 0]
         # one range for the target and the sample: a collapsed G shows as a spike, not as a zoomed-in histogram
         lo, hi = np.percentile(np.concatenate([real, x]), [0.5, 99.5])
         ax.hist(x, bins=50, range=(lo, hi), density=True, histtype="stepfilled", alpha=0.6)
@@ -225,8 +225,9 @@ def plot_pairs(fake: np.ndarray, real: np.ndarray, target, folder: Path, max_dim
     _save(fig, folder / "pairs.png")
 
 
-def plot_replicates_2d(run, n: int, folder: Path, max_panels: int = 16) -> None:
-    """Small multiples: up to max_panels replicates' samples (dims 0 and 1), the mode centres marked."""
+def plot_replicates_2d(run, samples: dict, n: int, folder: Path, max_panels: int = 16) -> None:
+    """Small multiples: up to max_panels replicates' first n samples (dims 0 and 1), the mode centres marked.
+    samples: {k: (generated (>= n, dim), real)} for k < max_panels."""
     K = min(run.replicates, max_panels)
     fig, axes = _panels(K, 2.4, 2.4)
     modes = run.summary.get("modes", {}).get("replicates", [])
@@ -234,7 +235,7 @@ def plot_replicates_2d(run, n: int, folder: Path, max_panels: int = 16) -> None:
         if k >= K:
             ax.axis("off")
             continue
-        x = run.sample(n, seed=1, replicate=k)
+        x = samples[k][0][:n]
         ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3, lw=0)
         _centres(ax, run.target)
         label = f"rep {k}"
@@ -246,34 +247,35 @@ def plot_replicates_2d(run, n: int, folder: Path, max_panels: int = 16) -> None:
     _save(fig, folder / "replicates.png")
 
 
-def plot_run(run) -> None:
+def plot_run(run, draw) -> None:
     """Every plot of a run into its folder (one run at a time: Matplotlib does not promise thread safety, and
-    `train --compare` plots from two threads)."""
+    `train --compare` plots from two threads). draw(replicates) -> {k: (generated, real)}: the samples of the
+    run's final evaluation, in the data's units (engine.Engine.samples)."""
     with _ONE_AT_A_TIME:
-        _plot_run(run)
+        _plot_run(run, draw)
 
 
-def _plot_run(run) -> None:
+def _plot_run(run, draw) -> None:
     rows = run.metrics
     moments = {k: np.asarray(v) for k, v in run.summary["target_moments"].items()}
     plot_training(rows, moments, run.folder, run.target.columns)
     k = run.summary["table"]["best"] if run.replicates > 1 else 0
-    n = run.cfg.eval.n_samples
-    fake = run.sample(n, seed=1, replicate=k)  # (n, dim), data units
-    real = run.target.to_data(np.asarray(run.target.reference(jax.random.PRNGKey(2), n)))
+    panels = range(min(run.replicates, 16)) if run.replicates > 1 else ()
+    samples = draw(sorted({k, *panels}))
+    fake, real = samples[k]
     rep = run.summary["replicates"][k]
     title = f"replicate {k}: {rep['verdict'].split(' (')[0]}"
     if run.target.dim == 1:
         plot_fit(fake, real, run.target, run.folder, title)
         if run.replicates > 1:
-            plot_replicates(run, min(n, 5000), run.folder)
+            plot_replicates(run, samples, run.folder)
         return
     plot_scatter(fake, real, run.target, run.folder, title)
     plot_marginals(fake, real, run.target, run.folder)
     if run.target.dim > 2:
         plot_pairs(fake, real, run.target, run.folder)
     if run.replicates > 1:
-        plot_replicates_2d(run, 2500, run.folder)
+        plot_replicates_2d(run, samples, 2500, run.folder)
 
 
 def plot_sweep(rows: list[dict], axes: list[str], path: Path) -> None:

@@ -163,5 +163,5 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
             watch.finish(step, summary)
             run = Run(out, cfg, target, gan, states, summary, at=rule.at)
             if plots:
-                plot_run(run)
+                plot_run(run, lambda replicates: engine.samples(states, step, replicates))
         return run
