@@ -1,6 +1,7 @@
 """The engine: batched replicates equal the same seeds trained alone, blocks and the split over devices change no
 replicate, seeding, the memory check against a real allocation, and K too large for memory."""
 
+import functools
 import json
 import os
 import subprocess
@@ -23,7 +24,9 @@ SRC = str(Path(distgan.__file__).parents[1])
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 
+@functools.cache
 def _gan(d_input: str = "batch") -> GAN:
+    """One GAN per D input for the module, so that run_chunk's programs for it are compiled once and shared."""
     cfg = distgan.preset("seed")
     cfg.model.d_input = d_input  # 'batch': the seed's whole-batch D; 'sample': a per-sample D
     return GAN(cfg, make_target(cfg.target))
@@ -33,6 +36,12 @@ def _train(gan: GAN, seed: int, replicates: int, parts: int = 1) -> dict:
     states = devices.place(init_states(gan, seed, replicates), devices.split_replicates(replicates) if parts > 1
                            else None)
     return jax.device_get(run_chunk(gan, states, STEPS, parts)[0])
+
+
+@functools.cache
+def _together(d_input: str, seed: int, replicates: int) -> dict:
+    """Replicates seed, seed + 1, ... trained together on one device (read-only: the tests share it)."""
+    return _train(_gan(d_input), seed, replicates)
 
 
 def _close(a: dict, b: dict, what: str) -> None:
@@ -58,11 +67,12 @@ def test_initial_states_are_each_replicates_own_to_the_bit(preset):
 def test_batched_replicates_equal_each_trained_alone(d_input):
     # Not bit-equal: vmap turns each replicate's matmuls into one batched matmul whose summation order differs
     # (max |difference| ~5e-7 after 300 steps). Within float tolerance, and far below the distance between seeds.
-    gan = _gan(d_input)
-    batched = _train(gan, 3, 4)
-    for k in range(4):
+    # The whole-batch D's 8 replicates are those the blocks and the split are checked against below.
+    gan, K = _gan(d_input), {"batch": 8, "sample": 4}[d_input]
+    batched = _together(d_input, 3, K)
+    for k in range(K):
         _close(jax.tree.map(lambda x, k=k: x[k:k + 1], batched), _train(gan, 3 + k, 1), f"replicate {k}")
-    again = _train(gan, 3, 4)  # the same seeds repeat exactly
+    again = _train(gan, 3, K)  # the same seeds repeat exactly
     for x, y in zip(jax.tree.leaves(batched), jax.tree.leaves(again)):
         np.testing.assert_array_equal(x, y)
     w = batched["G"][1]["w"]
@@ -73,15 +83,15 @@ def test_blocks_and_the_split_over_devices_equal_all_at_once(monkeypatch):
     """On a CPU each device's replicates run a chunk in cache-sized blocks, one after another, and an even K is split
     over the session's two CPU devices: the same states as all of them at once on one device."""
     gan, K = _gan(), 8
-    monkeypatch.setattr(engine, "CACHE_BYTES", 1 << 40)
-    assert engine.replicate_block(gan, K) == K
-    together = jax.device_get(jax.jit(lambda s: run_steps(gan, s, STEPS))(init_states(gan, 5, K))[0])
+    assert engine.replicate_block(gan, K) == K  # 8 of the seed's replicates fit the cache: all at once
+    together = _together("batch", 3, K)  # trained as run_chunk trains them (shared with the test above)
     monkeypatch.setattr(engine, "CACHE_BYTES", 2 * gan.working_set())
     assert engine.replicate_block(gan, K) == 2 and engine.replicate_block(gan, K // 2) == 2
-    _close(jax.device_get(jax.jit(lambda s: run_steps(gan, s, STEPS))(init_states(gan, 5, K))[0]), together,
+    # new functions, traced afresh under the smaller cache (run_chunk would reuse its trace for this GAN)
+    _close(jax.device_get(jax.jit(lambda s: run_steps(gan, s, STEPS))(init_states(gan, 3, K))[0]), together,
            "blocks of 2")
     assert devices.parts(devices.split_replicates(K)) == 2
-    split = jax.jit(lambda s: run_steps(gan, s, STEPS, 2))(devices.place(init_states(gan, 5, K),
+    split = jax.jit(lambda s: run_steps(gan, s, STEPS, 2))(devices.place(init_states(gan, 3, K),
                                                                          devices.split_replicates(K)))[0]
     assert len(split["G"][0]["w"].devices()) == 2
     _close(jax.device_get(split), together, "split over 2 devices, blocks of 2")
@@ -112,7 +122,9 @@ def test_split_count_follows_distgan_cpu_devices(monkeypatch):
 
 # --- memory -------------------------------------------------------------------------------------------------------
 
+@functools.cache
 def _compiled(gan: GAN, replicates: int):
+    """The seed's 2-step chunk for K replicates on one device, compiled once for the module's tests."""
     return run_chunk.lower(gan, jax.eval_shape(init_states, gan, 0, replicates), 2, 1).compile()
 
 
