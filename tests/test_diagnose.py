@@ -9,32 +9,41 @@ import pytest
 import distgan
 from distgan import cli
 from distgan.data import make_target
-from distgan.engine import init_states, run_steps
+from distgan.engine import Engine, init_states, run_chunk
 from distgan.gan import GAN
+from runhelp import FLAGS, reference
 
 
-def config(*sets, steps=300, replicates=2):
-    argv = ["train", "--preset", "seed", "--steps", str(steps), "--replicates", str(replicates),
-            "--set", "model.g_hidden=8", "--set", "model.d_hidden=8", "--set", "eval.n_samples=300",
-            "--set", "eval.floor_draws=8", "--set", "train.log_every=50", "--set", "train.eval_every=100"]
+def config(*sets, steps=300):
+    """runhelp's tiny config (2 replicates, chunks of 50 steps, EMA of G) with `sets` on top: without them, its
+    compiled programs are those of runhelp's reference run."""
+    argv = ["train", *FLAGS, "--steps", str(steps), "--set", "train.eval_every=100"]
     for s in sets:
         argv += ["--set", s]
     return cli.config_from_args(cli.build_parser().parse_args(argv))
 
 
-def test_guard_stops_only_the_replicate_that_goes_non_finite():
-    cfg = config("train.ema=0.5")
+@pytest.fixture
+def cached(request, tmp_path_factory):
+    """The reference run made (once a session): its compiled programs are in the session's cache to be loaded."""
+    reference(request, tmp_path_factory)
+
+
+def test_guard_stops_only_the_replicate_that_goes_non_finite(cached):
+    cfg = config()
     gan = GAN(cfg, make_target(cfg.target))
-    chunk = jax.jit(run_steps, static_argnums=(0, 2))
-    states, _ = chunk(gan, init_states(gan, 0, 2), 4)  # 4 good steps (chunks of 4: one compile)
+    engine = Engine(gan, 2, 0, 50, cfg.eval.n_samples)  # the chunk train runs: replicates split over the devices
+    chunk = run_chunk.lower(gan, engine.shapes, 50, engine.parts).compile()
+    copy = lambda tree: engine.place(jax.device_get(tree))  # noqa: E731  (the chunk takes its input's buffers)
+    states, _ = chunk(engine.place(init_states(gan, 0, 2)))  # 50 good steps
     # poison replicate 1's Adam moment of D: its next D update is NaN
     poison = lambda path, x: x.at[1].set(jnp.nan) if "mu" in jax.tree_util.keystr(path) else x  # noqa: E731
     bad = {**states, "opt_D": jax.tree_util.tree_map_with_path(poison, states["opt_D"])}
-    clean, _ = chunk(gan, states, 4)
-    after, logs = chunk(gan, bad, 4)
+    clean, _ = chunk(copy(states))
+    after, logs = chunk(copy(bad))
     np.testing.assert_array_equal(after["nonfinite"], [0, 1])  # 1: D
-    np.testing.assert_array_equal(after["nonfinite_step"], [-1, 5])  # the 5th step made it non-finite
-    np.testing.assert_array_equal(after["step"], [8, 8])
+    np.testing.assert_array_equal(after["nonfinite_step"], [-1, 51])  # the chunk's first step made it non-finite
+    np.testing.assert_array_equal(after["step"], [100, 100])
     for name in ("G", "D", "ema", "opt_G"):  # replicate 1 kept its last finite state, replicate 0 went on untouched
         for a, c, s in zip(jax.tree.leaves(after[name]), jax.tree.leaves(clean[name]), jax.tree.leaves(states[name])):
             np.testing.assert_array_equal(a[0], c[0])
@@ -46,7 +55,7 @@ def reps(run):
     return run.summary["replicates"]
 
 
-def test_nan_is_detected_named_and_the_checkpoint_stays_finite(tmp_path, capsys):
+def test_nan_is_detected_named_and_the_checkpoint_stays_finite(cached, tmp_path, capsys):
     run = distgan.train(config("train.loss=lsgan", "train.d_lr=1e20", "train.g_lr=1e20"), tmp_path / "r",
                         echo=print, plots=False)
     for r in reps(run):
@@ -65,7 +74,7 @@ def test_nan_is_detected_named_and_the_checkpoint_stays_finite(tmp_path, capsys)
     (("train.loss=wgan", "train.d_lr=1e-1", "train.g_lr=1e-1"), "diverged"),  # an unconstrained critic: G runs off
     (("train.loss=minimax", "train.d_lr=1e-1", "train.torch_bce=false"), "saturated"),  # D wins, log(1 - D) flattens
 ])
-def test_failures_are_named_per_replicate(tmp_path, sets, problem):
+def test_failures_are_named_per_replicate(cached, tmp_path, sets, problem):
     run = distgan.train(config(*sets), tmp_path / "r", echo=None, plots=False)
     hit = [r for r in reps(run) if problem in r["problems"]]
     assert hit, [r["problems"] for r in reps(run)]

@@ -1,7 +1,7 @@
 """Bad input at scale: generated configs, flag lists, target strings, data files and damaged run folders thrown at
 the loaders and the CLI. Every rejection is one line `distgan: error: ...` with exit code 2, never a traceback and
-never a partial run folder. Valid input is stopped before training (tracing the training chunk, the first costly
-step)."""
+never a partial run folder. Valid input is stopped where the engine would compile its programs, the first costly
+step: every check before it has passed, and no compilation is left running behind the next case."""
 
 import importlib
 import importlib.util
@@ -27,7 +27,7 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(Heal
 _ids = itertools.count()
 
 
-REAL_FLOOR, REAL_RUN_CHUNK = metrics.noise_floor, engine_mod.run_chunk
+REAL_FLOOR, REAL_RUN_CHUNK, REAL_COMPILE = metrics.noise_floor, engine_mod.run_chunk, engine_mod.Engine.compile
 
 
 class Stop(Exception):
@@ -40,6 +40,9 @@ def stop_before_training():
     stop = lambda *a, **k: (_ for _ in ()).throw(Stop())  # noqa: E731
     mp.setattr(metrics, "noise_floor", stop)
     mp.setattr(engine_mod, "run_chunk", type("Unrun", (), {"lower": stop, "__call__": stop})())  # compiled first
+    # the engine compiles its initialiser and evaluator in a thread beside the chunk: stopped before it starts, so
+    # that an accepted case leaves no compilation running behind the next one
+    mp.setattr(engine_mod.Engine, "compile", stop)
     yield
     mp.undo()
     for name, c in COUNTS.items():
@@ -232,6 +235,7 @@ def finished_run(root, stop_before_training):
     mp = pytest.MonkeyPatch()
     mp.setattr(metrics, "noise_floor", REAL_FLOOR)
     mp.setattr(engine_mod, "run_chunk", REAL_RUN_CHUNK)
+    mp.setattr(engine_mod.Engine, "compile", REAL_COMPILE)
     try:
         distgan.train(cfg, root / "finished", echo=None, plots=False)
     finally:

@@ -1,13 +1,13 @@
 """report.html, the frames of G and D, the GIF and TensorBoard: one tiny 256-replicate run shared by every test, its
 page parsed without a browser, then read in a real one (Chromium driven by Playwright)."""
 
+import contextlib
 import html.parser
 import io
 import os
 import re
 import shutil
 import struct
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,38 +22,39 @@ from distgan.data import make_target
 from distgan.engine import Engine, init_states
 from distgan.frames import Recorder
 from distgan.gan import GAN
-from runhelp import FLAGS, env
+from runhelp import FLAGS
 
 K, STEPS = 256, 200
 MB = 1 << 20
 
 
-def train(request, out: Path, *flags: str) -> Path:
-    """`distgan train` on runhelp's tiny config in a subprocess, whose compiled programs persist between sessions."""
-    cmd = [sys.executable, "-m", "distgan", "train", *FLAGS, "--set", "train.log_every=10", "--set",
-           "train.eval_every=100", "--set", "report.frames=20", "--quiet", "--no-plots", "--out", str(out), *flags]
-    p = subprocess.run(cmd, env=env(request), capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
+def train(out: Path, *flags: str) -> Path:
+    """`distgan train` on runhelp's tiny config, in this process (no interpreter to start; the session's compilation
+    cache, conftest)."""
+    argv = ["train", *FLAGS, "--set", "train.log_every=10", "--set", "train.eval_every=100", "--set", "report.frames=20",
+            "--quiet", "--no-plots", "--out", str(out), *flags]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def run(request, tmp_path_factory):
+def run(tmp_path_factory):
     """256 replicates of the seed's system with 8-unit nets, 200 steps, a frame every 10 steps, TensorBoard files."""
-    folder = train(request, tmp_path_factory.mktemp("page") / "run", "--replicates", str(K), "--steps", str(STEPS),
+    folder = train(tmp_path_factory.mktemp("page") / "run", "--replicates", str(K), "--steps", str(STEPS),
                    "--tensorboard")
     return distgan.load(folder)
 
 
 @pytest.fixture(scope="module")
-def data_run(request, tmp_path_factory):
+def data_run(tmp_path_factory):
     """A data file of two columns (an integer and a float) learnt for 40 steps."""
     folder = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     height = rng.normal(170, 10, 400).round().astype(int)
     rows = [f"{h},{0.9 * h - 90 + rng.normal(0, 8):.2f}" for h in height]
     (folder / "people.csv").write_text("height,weight\n" + "\n".join(rows) + "\n")
-    return train(request, folder / "run", "--replicates", "1", "--steps", "40", "--data", str(folder / "people.csv"),
+    return train(folder / "run", "--replicates", "1", "--steps", "40", "--data", str(folder / "people.csv"),
                  "--set", "train.batch_size=32")
 
 
@@ -107,8 +108,9 @@ def test_frames_of_a_g_with_codes_are_its_evaluation_draws(tmp_path):
     states = engine.place(init_states(gan, 0, 2))
     film.capture(states, 0, flush=True)
     arrays, _ = frames.read(tmp_path / frames.FRAMES)
-    one = jax.tree.map(lambda x: x[0], states)
-    want = gan.sample(one, jax.random.PRNGKey(frames.NOISE_SEED), frames.N_1D).astype(np.float16)
+    # replicate 0's draws as gan.sample makes them, in one compiled program (as the capture is) rather than op by op
+    draw = jax.jit(lambda states, key: gan.sample(jax.tree.map(lambda x: x[0], states), key, frames.N_1D))
+    want = draw(states, jax.random.PRNGKey(frames.NOISE_SEED)).astype(np.float16)
     assert cfg.model.codes > 0 and arrays["samples"].shape == (1, frames.N_1D, 1)
     np.testing.assert_array_equal(arrays["samples"][0], np.asarray(want))
 

@@ -165,9 +165,15 @@ def small_run(tmp_path_factory):
     return d, code, out.getvalue()
 
 
-def test_a_60_row_file_trains_with_the_default_batch(small_run):
-    d, code, _ = small_run
+def test_a_60_row_file_trains_with_the_default_batch_and_its_report_names_types_and_memorisation(small_run):
+    """One test for the one run (xdist would otherwise train it again on a second worker): the file's columns come
+    back as their types, the batch adapts to the training rows, and the printed report names the detected types,
+    the memorisation and the too few held-out rows."""
+    d, code, report = small_run
     assert code == 0
+    assert "types: region discrete, 3 labels ('east, west', 'north', 'south'); amount continuous, atom 0" in report
+    assert "region: levels chi2 " in report and "amount: atom 0: rate " in report and "memorisation: " in report
+    assert "only 12 held-out rows, too few to judge a fit" in report
     names, x, info = read_columns(d / "small.csv")
     assert names == ["region", "amount", "visits"] and info["kinds"] == ["text", "float", "int"]  # id: all different
     out = d / "s.csv"
@@ -180,12 +186,6 @@ def test_a_60_row_file_trains_with_the_default_batch(small_run):
     text = (d / "run" / "config.toml").read_text()
     assert "batch_size = 48" in text  # the batch adapted to the 48 training rows
 
-
-def test_the_report_names_types_memorisation_and_too_few_held_out_rows(small_run):
-    _, _, out = small_run
-    assert "types: region discrete, 3 labels ('east, west', 'north', 'south'); amount continuous, atom 0" in out
-    assert "region: levels chi2 " in out and "amount: atom 0: rate " in out and "memorisation: " in out
-    assert "only 12 held-out rows, too few to judge a fit" in out
 
 @pytest.mark.parametrize("ext", [".csv", ".tsv", ".npy", ".parquet"])
 def test_streamed_samples_keep_text_labels_and_integers_in_every_chunk(tmp_path, ext):
