@@ -13,6 +13,7 @@ if _LOG_LEVEL is None:  # JAX sets it (to 1) on import; subprocesses get the env
 # two CPU devices, as the command line gives a 2-core machine (distgan.devices): runs of an even number of
 # replicates are split over them, so the whole suite exercises the split; DISTGAN_CPU_DEVICES=1 turns it off
 jax.config.update("jax_num_cpu_devices", 2)
+jax.config.update("jax_use_shardy_partitioner", False)  # as distgan.devices.select does for the command line
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -241,8 +241,7 @@ def test_default_run_folder_is_never_overwritten(tmp_path, monkeypatch, capsys):
     assert "run folder: runs/gaussian-seed-s0-2" in stdout
 
 
-# --- replicates (last: the first run of an even K in a process turns off JAX's Shardy partitioner for the process,
-# distgan.devices.use_gspmd, and a program compiled after that does not load what the 1-replicate tests compiled) ---
+# --- replicates ---
 
 def test_quiet_with_replicates_prints_only_the_fit(tmp_path, capsys):
     # --quiet once crashed here: the "training K replicates" line went to echo=None. K = 4 and chunks of 200 steps,

@@ -8,7 +8,8 @@ XLA schedules and fuses it (float rounding at most); benchmarks/speed.md measure
 
 The split is lowered through GSPMD: JAX's default partitioner (Shardy) cannot lower the Philox random numbers of
 the training step, even inside a shard_map (its `mulhi` has no StableHLO form: "Unable to convert MHLO to
-StableHLO"), so a split run turns Shardy off for the process (`use_gspmd`, called by `split_replicates`).
+StableHLO"), so Shardy is off for the process: from the start when the command line selects CPU devices
+(`select`), else from the first split (`use_gspmd`, called by `split_replicates`).
 Where that option is gone (a later JAX) or the backend is already running, replicates stay on one device.
 (XLA logs GSPMD's deprecation notice at every such compile; distgan/__init__.py keeps XLA's log to errors.)
 DISTGAN_CPU_DEVICES sets the number of CPU devices (1: no split; default: the cores this process may use, at most
@@ -60,6 +61,8 @@ def select(device: str) -> str:
         raise ConfigError(f"JAX sees no {device} device (is the CUDA build of jaxlib installed?)", "device") from None
     if device == "gpu" and platform != "gpu":
         raise ConfigError(f"JAX sees no GPU, only {platform}", "device")
+    if platform == "cpu" and len(jax.devices()) > 1:  # one partitioner for every program of the process, split or
+        use_gspmd()  # not: programs compiled before and after the first split run then share the compile cache
     return platform
 
 
