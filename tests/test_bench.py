@@ -98,11 +98,16 @@ def _wait_for(p, ready, what: str, seconds: float = 300) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("when", ["compiling", "training"])  # XLA used to crash on exit (139) while compiling
-def test_bench_fit_stops_on_ctrl_c(tmp_path, when):
+# while training, the seed's run is bench fit's above but for its chunk (cli.BENCH_CHUNK): its evaluator, floor,
+# initialiser and frames are loaded; while compiling, a config of its own, so that XLA really is compiling
+@pytest.mark.parametrize("when, budget", [("compiling", ["--seeds", "2", "--set", "eval.n_samples=500"]),
+                                          ("training", ["--seeds", str(BENCH_SEEDS),
+                                                        "--set", f"eval.n_samples={BENCH_SAMPLES}"])],
+                         ids=["compiling", "training"])  # XLA used to crash on exit (139) while compiling
+def test_bench_fit_stops_on_ctrl_c(tmp_path, when, budget):
     """Bench runs train in chunks, so a Ctrl-C stops one within seconds: exit 130 and one line, no traceback."""
-    cmd = [*DISTGAN, "bench", "fit", "--presets", "seed", "--seeds", "2", "--steps", "1000000",
-           "--set", "eval.n_samples=500", "--set", "train.checkpoint_every=500", "--out", str(tmp_path / "b")]
+    cmd = [*DISTGAN, "bench", "fit", "--presets", "seed", *budget, "--steps", "1000000",
+           "--set", "train.checkpoint_every=500", "--out", str(tmp_path / "b")]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
                               "PYTHONUNBUFFERED": "1"})
