@@ -59,7 +59,7 @@ def _fit(cfg: Config, tmp_path, name):
     return (np.array([r["ks_ratio"] for r in reps]), np.array([r["w1_ratio"] for r in reps]), run.summary["table"])
 
 
-CI_STEPS, CI_SEEDS, CI_CHUNK = 1600, 4, 400  # chunks of 400 steps: the seed's chunk is test_bench.py's seed run's
+CI_STEPS, CI_SEEDS, CI_CHUNK = 1600, 4, 400  # CI_CHUNK: steps per compiled chunk (the fit does not depend on it)
 
 
 @pytest.fixture(scope="module")
