@@ -110,12 +110,18 @@ def test_bench_fit_stops_on_ctrl_c(tmp_path, when):
     assert p.returncode == 130 and err.count("\n") == 1 and err.startswith("distgan: "), err
 
 
+# train --compare's budget in these tests: the seed's run alone is test_train.py's config (a chunk of 200 steps, 2,000
+# samples, 20 floor draws), and a constant learning rate leaves the default's programs the same for any number of
+# steps, so the runs of both tests below load the programs the first one compiled
+COMPARE = ["--set", "train.schedule=constant", "--set", "eval.n_samples=2000", "--set", "eval.floor_draws=20"]
+
+
 def test_train_compare_prints_both_verdicts_and_equals_each_run_alone(capsys, tmp_path):
     """The comparison trains in a thread beside the main run, on the other CPU device: the same runs as alone."""
-    budget = ["--steps", "40", "--set", "eval.n_samples=500", "--quiet", "--no-plots"]
+    budget = ["--steps", "200", *COMPARE, "--quiet", "--no-plots"]
     assert main(["train", *budget, "--compare", "seed", "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
-    assert "for comparison, preset 'seed' on the same target, 40 steps" in out
+    assert "for comparison, preset 'seed' on the same target, 200 steps" in out
     assert "  seed: " in out and "  default: " in out
     for preset, beside in (("seed", "r-vs-seed"), ("default", "r")):
         assert main(["train", *budget, "--preset", preset, "--out", str(tmp_path / preset)]) == 0
@@ -129,8 +135,8 @@ def test_train_compare_prints_both_verdicts_and_equals_each_run_alone(capsys, tm
 
 def test_train_compare_stops_both_runs_on_ctrl_c(tmp_path):
     """Ctrl-C stops the main run and the comparison beside it: exit 130, one line, a checkpoint in each folder."""
-    cmd = [*DISTGAN, "train", "--compare", "seed", "--steps", "1000000", "--quiet",
-           "--set", "eval.n_samples=500", "--out", str(tmp_path / "r")]
+    cmd = [*DISTGAN, "train", "--compare", "seed", "--steps", "1000000", "--quiet", *COMPARE,
+           "--out", str(tmp_path / "r")]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
     try:

@@ -19,33 +19,38 @@ import pytest
 from distgan import config, presets, sweep
 from distgan.cli import main
 from distgan.files import FolderLock
+from runhelp import reference
 
+# the tiny spec is the reliability tests' tiny config (runhelp.FLAGS: seed preset, 8-wide nets, 300 samples, 8 floor
+# draws, chunks of 50 steps, an EMA, 2 seeds) and, at 2 CPUs a trial, split over 2 devices as a `distgan train` on
+# this machine is: its trials load the programs runhelp.reference compiled instead of compiling them in Ray's workers
 TOP = """preset = "seed"
 seeds = 2
-steps = 40
+steps = 100
 plots = false
+cpus_per_trial = 2
 """
 SET = """[set]
-"model.g_hidden" = 4
-"model.d_hidden" = 4
-"eval.n_samples" = 200
-"eval.floor_draws" = 4
-"train.log_every" = 20
-"train.eval_every" = 20
+"model.g_hidden" = 8
+"model.d_hidden" = 8
+"eval.n_samples" = 300
+"eval.floor_draws" = 8
+"train.log_every" = 50
+"train.eval_every" = 50
+"train.ema" = 0.9
 """
 # two axes that leave the compiled programs alone (the seed's constant schedule does not depend on steps, and
-# without an EMA its warm-up is unused): the trials share them through the compilation cache, so the test compiles
-# once
+# without an EMA warm-up its k is unused): every trial runs the same programs
 GRID = """[axes]
-"train.steps" = [40, 60]
+"train.steps" = [100, 150]
 "train.ema_warmup_k" = [5.0, 10.0]
 """
 
-ASHA = "asha = {grace_steps = 20, reduction_factor = 2}\n"  # may stop a trial at step 20, its first evaluation
+ASHA = "asha = {grace_steps = 50, reduction_factor = 2}\n"  # may stop a trial at step 50, its first evaluation
 
 
 def tiny(top: str = "", axes: str = GRID) -> str:
-    """The tiny spec: 2 seeds of a 4-wide seed preset for 40 steps, with more top-level keys and the axes."""
+    """The tiny spec: 2 seeds of an 8-wide seed preset for 100 steps, with more top-level keys and the axes."""
     return TOP + top + SET + axes
 
 
@@ -75,7 +80,7 @@ def write(path, text):
     (tiny(axes='[axes]\n"train.seed" = [0, 1]\n'), "train.seed: set by the spec's seeds and seed"),
     (tiny(axes='[axes]\n"train.d_lr" = [-1e-3]\n'), "train.d_lr: expected a positive value"),
     (tiny().replace("seeds = 2", "seeds = 0"), "seeds: expected a whole number in [1, inf], got 0"),
-    (tiny().replace("steps = 40", 'steps = "many"'), "steps: expected an integer, got 'many'"),
+    (tiny().replace("steps = 100", 'steps = "many"'), "steps: expected an integer, got 'many'"),
     (tiny('targets = ["gaussian:mean=4,sd=1"]\n'), "sd"),
     (tiny("axis = 3\n"), "unknown key 'axis'"),
 ])
@@ -98,7 +103,7 @@ def test_the_grid_crosses_targets_axes_and_random_points(tmp_path):
     for t in trials:  # one axis value sets both learning rates; draws are in range, kept to 4 digits
         assert t.cfg.train.d_lr == t.cfg.train.g_lr == t.values["train.d_lr,train.g_lr"]
         assert 0.1 <= t.cfg.train.r1 <= 10 and float(f"{t.cfg.train.r1:.4g}") == t.cfg.train.r1
-        assert 1 <= t.cfg.model.noise_dim <= 4 and t.cfg.train.replicates == 2 and t.cfg.train.steps == 40
+        assert 1 <= t.cfg.model.noise_dim <= 4 and t.cfg.train.replicates == 2 and t.cfg.train.steps == 100
     # the same random points for every grid point and target, and again on a second reading
     assert [t.values["train.r1"] for t in trials[:3]] == [t.values["train.r1"] for t in trials[9:]]
     assert [t.cfg for t in sweep.load_spec(spec.path).trials] == [t.cfg for t in trials]
@@ -117,7 +122,9 @@ def ray_address():
     ray.shutdown()
 
 
-def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_path, monkeypatch):
+def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, request, tmp_path_factory, tmp_path,
+                                                            monkeypatch):
+    reference(request, tmp_path_factory)  # the tiny config's programs, in the session's compilation cache
     spec, out = write(tmp_path / "tiny.toml", tiny(ASHA)), tmp_path / "sweep"
     # the sweep in another process on the session's Ray runtime, killed once a trial is in place
     env = {**os.environ, "PYTHONPATH": str(Path(sweep.__file__).parents[1]),
@@ -145,7 +152,7 @@ def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_pat
                                                                           sweep.load_spec(spec).trials)
     assert list(table[0])[:len(COLUMNS)] == COLUMNS
     assert {(int(r["train.steps"]), float(r["train.ema_warmup_k"])) for r in table} == \
-        {(a, b) for a in (40, 60) for b in (5.0, 10.0)}
+        {(a, b) for a in (100, 150) for b in (5.0, 10.0)}
     for r in table:
         assert float(r["ks_ratio_median"]) > 0 and 0 <= int(r["within_floor"]) <= 2 and float(r["seconds"]) > 0
     for name, (inode, text) in kept.items():  # the finished trial was not trained again
@@ -153,27 +160,27 @@ def test_a_sweep_killed_after_its_first_trial_finishes_once(ray_address, tmp_pat
     for r in table:  # each trial folder is a whole run of its 2 seeds, or one ASHA stopped at an evaluation
         folder, stopped = out / r["trial"], r["stopped_at"]
         if stopped:
-            assert int(stopped) == 20 and (folder / "checkpoint.json").exists()
-            assert json.loads((folder / "checkpoint.json").read_text())["step"] == 20
+            assert int(stopped) == 50 and (folder / "checkpoint.json").exists()
+            assert json.loads((folder / "checkpoint.json").read_text())["step"] == 50
         else:
             assert json.loads((folder / "summary.json").read_text())["table"]["replicates"] == 2
 
     best = tomllib.loads((out / "best.toml").read_text())  # ready for --config
     cfg = presets.get(best["preset"])
     config.apply_toml(cfg, out / "best.toml")
-    assert config.validate(cfg).train.replicates == 2 and cfg.model.g_hidden == 4
+    assert config.validate(cfg).train.replicates == 2 and cfg.model.g_hidden == 8
 
     # the same folder with another spec: refused in one line, before Ray
     monkeypatch.setattr(sweep, "connect", lambda address: pytest.fail("Ray was started"))
-    other = write(tmp_path / "other.toml", tiny(ASHA, GRID.replace("60", "80")))
-    with pytest.raises(config.ConfigError, match=r"holds a sweep made from another spec \(trial 2: train.steps is 60 "
-                       r"there, 80 here\)"):
+    other = write(tmp_path / "other.toml", tiny(ASHA, GRID.replace("150", "200")))
+    with pytest.raises(config.ConfigError, match=r"holds a sweep made from another spec \(trial 2: train.steps is 150 "
+                       r"there, 200 here\)"):
         sweep.run(sweep.load_spec(other), out)
 
 
 def test_results_rank_the_finished_trials_and_best_is_one_that_ran_to_the_end(tmp_path):
     spec = sweep.load_spec(write(tmp_path / "s.toml", tiny().replace("plots = false", "plots = true")))
-    fits = {0: (1.3, 1.1, None), 1: (0.9, 1.0, None), 3: (0.8, 0.7, 20)}  # trial: KS, W1 medians, stopped_at
+    fits = {0: (1.3, 1.1, None), 1: (0.9, 1.0, None), 3: (0.8, 0.7, 50)}  # trial: KS, W1 medians, stopped_at
     for i, (ks, w1, stopped) in fits.items():  # three trials finished (one stopped by ASHA), one still to run
         t = spec.trials[i]
         (tmp_path / t.name).mkdir()
@@ -185,12 +192,12 @@ def test_results_rank_the_finished_trials_and_best_is_one_that_ran_to_the_end(tm
     with open(tmp_path / "results.csv") as f:
         table = list(csv.DictReader(f))
     assert [r["trial"] for r in table] == [spec.trials[i].name for i in (0, 1, 3)]  # trial order
-    assert list(table[0]) == COLUMNS + ["stopped_at", "trial"] and [r["stopped_at"] for r in table] == ["", "", "20"]
+    assert list(table[0]) == COLUMNS + ["stopped_at", "trial"] and [r["stopped_at"] for r in table] == ["", "", "50"]
     ranked = sweep.format_results(spec, rows)
     assert ranked[0].split() == ["rank", "steps", "ema_warmup_k", "KS", "med/p90", "W1", "med/p90", "within", "coll",
                                  "div", "seconds", "stopped"]
-    # by fit, the trials that ran to the end first: trial 3's figures are of step 20
-    assert [line.split()[0] for line in ranked[1:]] == ["1", "2", "3"] and ranked[3].endswith("20")
+    # by fit, the trials that ran to the end first: trial 3's figures are of step 50
+    assert [line.split()[0] for line in ranked[1:]] == ["1", "2", "3"] and ranked[3].endswith("50")
     assert ranked[1].split()[1:3] == [sweep._short(v) for v in spec.trials[1].values.values()]
     assert spec.trials[1].name in (tmp_path / "best.toml").read_text().splitlines()[0]  # the best that ran to the end
     assert (tmp_path / "sweep.png").stat().st_size > 10_000
