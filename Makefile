@@ -20,9 +20,10 @@ $(TEST_STAMP): $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(VENV)/bin/distgan train --compare seed $(ARGS)
 
+# --dist loadfile: each test file runs on one worker, so a file's module fixtures (trained runs) are made once
 test: $(TEST_STAMP)
 	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
-	$(PY) -m pytest -q -n auto $(ARGS)
+	$(PY) -m pytest -q -n auto --dist loadfile $(ARGS)
 
 # The browser tests of report.html drive Debian's Chromium (Playwright's own browser download needs a network).
 chromium:
