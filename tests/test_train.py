@@ -1,6 +1,8 @@
 """A short training run: G moves measurably toward the target; the run folder holds every file; load() reads it back."""
 
+import copy
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from distgan.data import make_target
 from distgan.engine import init_states
 from distgan.files import read_jsonl
 from distgan.gan import GAN
+from distgan.train import Interrupted
 
 FILES = ["config.toml", "metrics.jsonl", "summary.json", "checkpoint.safetensors", "checkpoint.json", "best.safetensors",
          "best.json", "mean_std.png", "histogram.png", "qq.png", "losses.png", "frames.safetensors", "report.html"]
@@ -75,3 +78,16 @@ def test_load_reads_the_run_back(trained):
     assert not np.array_equal(back.sample(500, seed=5), back.sample(500, seed=4))
     assert back.summary == json.loads((run.folder / "summary.json").read_text())
     assert back.sample(500).shape == (500, 1)
+
+
+def test_a_stop_after_a_chunks_checkpoint_decision_stops_one_chunk_later_with_its_checkpoint(trained, tmp_path):
+    """The loop reads `stop` once per chunk, before it decides whether to checkpoint: a stop that comes after that
+    reading (here from on_eval, which runs after the decision) stops the run at the next chunk, with that chunk's
+    checkpoint, and never without one (a Ctrl-C between two readings once ended a comparison with no checkpoint)."""
+    cfg = copy.deepcopy(trained[0])
+    cfg.train.eval_every = 200  # an evaluation, and so on_eval, after the first chunk
+    stop = []
+    with pytest.raises(Interrupted, match="stopped at step 400 of 3000"):
+        distgan.train(cfg, tmp_path / "r", echo=None, plots=False, stop=stop,
+                      on_eval=lambda step, result, floor: stop.append(signal.SIGINT))
+    assert json.loads((tmp_path / "r" / "checkpoint.json").read_text())["step"] == 400

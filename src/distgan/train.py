@@ -137,7 +137,8 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
                         row.update(fit={k: v.tolist() for k, v in result.items()}, within_floor=within.tolist(),
                                    **fields)
                         console.say(*lines)
-                    save = (checkpoint_every and step % checkpoint_every == 0) or rule.done(step) or bool(stop)
+                    halt = bool(stop)  # one reading: a stop that comes after it waits for the next chunk's checkpoint
+                    save = (checkpoint_every and step % checkpoint_every == 0) or rule.done(step) or halt
                     writer.add(row, flush=evaluated or save)
                     watch.chunk(writer, states, step, row, evaluated, save)
                     if save:
@@ -146,7 +147,7 @@ def train(cfg: Config, out: str | Path | Claim | None = None, *, echo=print, pro
                     if evaluated and on_eval is not None:
                         on_eval(step, result, floor)
                     console.update(n, step, train_s, within, evaluated)
-                    if stop and not rule.done(step):
+                    if halt and not rule.done(step):
                         name = SIGNALS.get(stop[0], f"signal {stop[0]}")
                         raise Interrupted(f"{name}: stopped at step {step} of {t.steps}", out, 128 + stop[0])
             finally:
