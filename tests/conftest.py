@@ -10,10 +10,12 @@ import pytest  # noqa: E402
 if _LOG_LEVEL is None:  # JAX sets it (to 1) on import; subprocesses get the environment of a fresh shell instead
     os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
 
+from distgan import devices  # noqa: E402  (after the pop: its default, XLA errors only, reaches the subprocesses)
+
 # two CPU devices, as the command line gives a 2-core machine (distgan.devices): runs of an even number of
 # replicates are split over them, so the whole suite exercises the split; DISTGAN_CPU_DEVICES=1 turns it off
 jax.config.update("jax_num_cpu_devices", 2)
-jax.config.update("jax_use_shardy_partitioner", False)  # as distgan.devices.select does for the command line
+devices.use_gspmd()  # one partitioner for the whole session, as devices.select gives the command line
 
 
 @pytest.fixture(scope="session", autouse=True)

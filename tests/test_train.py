@@ -83,7 +83,7 @@ def test_load_reads_the_run_back(trained):
 def test_a_stop_after_a_chunks_checkpoint_decision_stops_one_chunk_later_with_its_checkpoint(trained, tmp_path):
     """The loop reads `stop` once per chunk, before it decides whether to checkpoint: a stop that comes after that
     reading (here from on_eval, which runs after the decision) stops the run at the next chunk, with that chunk's
-    checkpoint, and never without one (a Ctrl-C between two readings once ended a comparison with no checkpoint)."""
+    checkpoint, and never without one."""
     cfg = copy.deepcopy(trained[0])
     cfg.train.eval_every = 200  # an evaluation, and so on_eval, after the first chunk
     stop = []

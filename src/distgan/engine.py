@@ -170,18 +170,20 @@ class Engine:
         logs, guard = jax.device_get((logs, (states["nonfinite"], states["nonfinite_step"])))  # waits for the chunk
         return states, logs, np.stack(guard, 1)
 
+    def _compiled_evaluator(self) -> metrics.Evaluator:
+        """The evaluator, once the thread beside `compile` has compiled its programs."""
+        if self._ready is not None:
+            self._ready.result()
+        return self.evaluator
+
     def samples(self, states: dict, step: int, replicates: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """The generated and real samples that `evaluate(states, step)` scores, for these replicates, in the data's
         units (metrics.Evaluator.samples): what the run's figures show. -> {k: ((n, dim), (n, dim))}"""
-        if self._ready is not None:
-            self._ready.result()
         to_data = self.gan.target.to_data
         return {k: (to_data(fake), to_data(real)) for k, (fake, real) in
-                self.evaluator.samples(states, step, replicates).items()}
+                self._compiled_evaluator().samples(states, step, replicates).items()}
 
     def evaluate(self, states: dict, step: int, draw: int = 0) -> dict[str, np.ndarray]:
         """The fit of every replicate at `step` (metrics.Evaluator; draw > 0: another fresh draw), once the evaluator
         has compiled."""
-        if self._ready is not None:
-            self._ready.result()
-        return self.evaluator(states, step, draw)
+        return self._compiled_evaluator()(states, step, draw)

@@ -208,15 +208,15 @@ class Evaluator:
             parts.append(jax.device_get(_fit_many(_one_device(fake), _one_device(real))))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def samples(self, states: dict, step: int, replicates: list[int], draw: int = 0
-                ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """The generated and the real sample a call scores for each of these replicates (the same keys, so the same
-        draws), from the same compiled program: nothing more to compile for the figures. -> {k: ((n, dim), (n, dim))}"""
+    def samples(self, states: dict, step: int, replicates: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The generated and the real sample that a call at `step` scores, for each of these replicates (the same
+        keys, so the same draws), from the same compiled program: nothing more to compile for the figures.
+        -> {k: ((n, dim), (n, dim))}"""
         blocks = self._blocks(states)
         per = len(jax.tree.leaves(blocks[0])[0])  # replicates per block (all of them when there is one block)
         out = {}
         for b in sorted({k // per for k in replicates}):
-            fake, real = jax.device_get(self._draw(blocks[b], step, draw))
+            fake, real = jax.device_get(self._draw(blocks[b], step, 0))
             out.update({k: (fake[k % per], real[k % per]) for k in replicates if k // per == b})
         return out
 
