@@ -6,16 +6,20 @@ TEST_STAMP := $(VENV)/.test-stamp
 
 .PHONY: run test lint bench clean chromium
 
-# `make run` installs what running needs; `make test` adds the test extras (pytest, Playwright, TensorBoard, ...)
+# `make run` installs what running needs; `make test` installs the test extras (pytest, Playwright, TensorBoard, ...)
+# with it in one pip call. --no-compile: Python compiles a module's bytecode when it is first imported, not every
+# file of every package (Ray, TensorBoard, pyarrow) at install time.
+PIP := $(PY) -m pip install -q --no-compile
+
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PIP) -e .
 	touch $(RUN_STAMP)
 
-$(TEST_STAMP): $(RUN_STAMP)
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(TEST_STAMP)
+$(TEST_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) -e '.[test]'
+	touch $(RUN_STAMP) $(TEST_STAMP)
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/distgan train --compare seed $(ARGS)

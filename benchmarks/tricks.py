@@ -30,6 +30,7 @@ PLAN = {
     "sort": [("evaluate", "gaussian", 16), ("evaluate", "ring", 4)],
     "one_shot": [("compile", "default", 1)],
     "gc_freeze": [("cli", "presets", 0)],
+    "threefry": [("compile", "default", 1), ("evaluate", "gaussian", 16)],
 }
 FIGURE = {"step": "us_per_step", "evaluate": "s_per_evaluation", "compile": "compile_s", "cli": "wall_s"}
 
@@ -54,7 +55,7 @@ def worker(kind: str, name: str, K: int) -> dict:
         cfg.target.spec = name
     cfg.train.replicates = K
     gan = GAN(cfg, make_target(cfg.target))
-    if kind == "compile":  # the programs compiled at O1: initialiser, evaluator, noise floor
+    if kind == "compile":  # the programs run a few times a run (at O1): initialiser, evaluator, noise floor
         engine = Engine(gan, K, 0, 200, cfg.eval.n_samples)
         t0 = time.perf_counter()
         init_states.lower(gan, 0, K).compile()

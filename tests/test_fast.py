@@ -65,6 +65,31 @@ def test_materialize_is_the_identity_on_noise():
         np.testing.assert_array_equal(np.asarray(jax.jit(fast.materialize)(x)), np.asarray(x))
 
 
+def test_threefry_unrolled_draws_the_bits_of_jaxs_cpu_loop(monkeypatch):
+    """unrolled_threefry writes the hash's rounds out; JAX's CPU lowering loops over them: the same bits, for the
+    draws an initialiser and an evaluator make (bits, uniforms, normals, key splits)."""
+    monkeypatch.setattr(fast, "PLAIN", set())
+    key = jax.random.PRNGKey(7)
+
+    def draws():  # a new function each time: lowered afresh under the lowering in place
+        f = jax.jit(lambda k: (jax.random.bits(k, (10_001,)), jax.random.uniform(jax.random.fold_in(k, 3), (257, 3)),
+                               jax.random.normal(k, (1000,)), jax.random.key_data(jax.random.split(k, 5))))
+        return f(key), f.lower(key).as_text()
+
+    try:
+        assert fast.unrolled_threefry(False)
+        rolled, rolled_text = draws()
+        assert fast.unrolled_threefry(True)
+        unrolled, unrolled_text = draws()
+    finally:
+        fast.unrolled_threefry(fast.THREEFRY_UNROLLED)  # as distgan.fast left it on import
+    assert "while" in rolled_text and "while" not in unrolled_text  # the loop, and its rounds written out
+    for a, b in zip(jax.tree.leaves(rolled), jax.tree.leaves(unrolled)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    monkeypatch.setattr(fast, "PLAIN", {"threefry"})
+    assert not fast.unrolled_threefry()  # plain: JAX's lowering is left as it is
+
+
 @pytest.mark.parametrize("name, trick, plain", [("elu", fast.elu, jax.nn.elu), ("sigmoid", fast.sigmoid, jax.nn.sigmoid),
                                                 ("sort", fast.sort, jnp.sort),
                                                 ("materialize", fast.materialize, lambda u: u)])

@@ -11,6 +11,7 @@ TRICKS) before distgan is imported.
     blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
     one_shot       programs run a few times a run compile at LLVM's O1, not XLA's default O2 (ONE_SHOT)
     gc_freeze      the objects of the imports leave the cyclic garbage collector's walks (freeze_imports)
+    threefry       JAX's threefry hash lowered unrolled on a CPU too, not as a rolled loop (unrolled_threefry)
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-TRICKS = ("elu", "sigmoid", "materialize", "sort", "blocks", "one_shot", "gc_freeze")
+try:  # JAX's own lowerings of its threefry hash (unrolled_threefry); another JAX may keep them elsewhere
+    from jax._src.interpreters import mlir as _mlir
+    from jax._src.random import threefry2x32 as _threefry
+except ImportError:
+    _mlir = _threefry = None
+
+TRICKS = ("elu", "sigmoid", "materialize", "sort", "blocks", "one_shot", "gc_freeze", "threefry")
 PLAIN = {name.strip() for name in os.environ.get("DISTGAN_PLAIN", "").split(",") if name.strip()}
 
 
@@ -48,6 +55,23 @@ def freeze_imports() -> None:
     """
     if on("gc_freeze"):
         gc.freeze()
+
+
+def unrolled_threefry(unrolled: bool = True) -> bool:
+    """Lower JAX's default PRNG hash (threefry2x32) on a CPU as JAX lowers it on a GPU: its 20 rounds written out,
+    one fused kernel per draw. JAX's CPU lowering keeps them in a loop of 5 steps, about 25 small kernels per draw,
+    which XLA compiles one by one: every initialiser and evaluator draws with threefry (training draws with Philox,
+    distgan.gan). Integer arithmetic either way: the same bits. It applies to programs traced after the call, in
+    this whole process. unrolled=False: JAX's own CPU lowering back. Plain: nothing. -> whether it was applied
+    (False where this JAX has no such lowering to choose)."""
+    rules = ("_threefry2x32_lowering_rule", "_threefry2x32_cpu_lowering_rule")
+    if not on("threefry") or _threefry is None or not all(hasattr(_threefry, r) for r in rules):
+        return False
+    _mlir.register_lowering(_threefry.threefry2x32_p, getattr(_threefry, rules[0 if unrolled else 1]), platform="cpu")
+    return True
+
+
+THREEFRY_UNROLLED = unrolled_threefry()  # on import: every program distgan traces draws through the unrolled hash
 
 
 # --- elu and sigmoid ---------------------------------------------------------------------------------------------
