@@ -6,10 +6,9 @@ TEST_STAMP := $(VENV)/.test-stamp
 
 .PHONY: run test lint bench clean chromium
 
-# `make run` installs what running needs; `make test` installs the test extras (pytest, Playwright, TensorBoard, ...)
-# with it in one pip call. --no-compile: Python compiles a module's bytecode when it is first imported, not every
-# file of every package (Ray, TensorBoard, pyarrow) at install time.
-PIP := $(PY) -m pip install -q --no-compile
+# `make run` installs what running needs; `make test` installs it with the test extras (pytest, Playwright,
+# TensorBoard, ...) in one pip call
+PIP := $(PY) -m pip install -q
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
