@@ -30,7 +30,7 @@ PLAN = {
     "sort": [("evaluate", "gaussian", 16), ("evaluate", "ring", 4)],
     "one_shot": [("compile", "default", 1)],
     "gc_freeze": [("cli", "presets", 0)],
-    "threefry": [("compile", "default", 1), ("evaluate", "gaussian", 16)],
+    "threefry": [("compile", "default", 1), ("evaluate", "gaussian", 16), ("evaluate", "gaussian", 1)],
 }
 FIGURE = {"step": "us_per_step", "evaluate": "s_per_evaluation", "compile": "compile_s", "cli": "wall_s"}
 

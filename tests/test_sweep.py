@@ -109,9 +109,10 @@ def test_the_grid_crosses_targets_axes_and_random_points(tmp_path):
     assert [t.cfg for t in sweep.load_spec(spec.path).trials] == [t.cfg for t in trials]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_address():
-    """One local Ray runtime for the test session (2 CPUs, no dashboard, a small object store): its address."""
+    """One local Ray runtime for this module's tests (2 CPUs, no dashboard, a small object store): its address. It
+    shuts down with the module, so that its idle processes do not share the cores with the tests after it."""
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.tune")
     with warnings.catch_warnings():
