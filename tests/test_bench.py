@@ -37,6 +37,13 @@ def test_fit_table_is_the_distribution_over_seeds():
     assert verdict(r) == "not at the floor"  # p90 of KS is above 1.5
     r = fit_table(_summary([1.0] * 4, [1.1] * 4, [4.0] * 4))
     assert verdict(r) == "at the floor"
+    # a target with no kurtosis (Student-t, df 3): its error is undefined, without a warning (warnings fail tests)
+    summary = _summary(ks, w1, [4.1, 3.8, 4.0, 4.0])
+    summary["target_moments"]["kurt"] = [float("inf")]
+    r = fit_table(summary)
+    assert r["kurt_err"] == {"median": None, "p90": None} and r["skew_err"]["p90"] == 0.0
+    r.update(steps=100, batch_size=64, wall_s=1.0, compile_s=0.5)
+    assert "kurt undefined" in "\n".join(bench.format_fit_table("t3", r))
 
 
 def test_pooled_evaluations_and_the_perfect_generator(tmp_path):

@@ -41,7 +41,11 @@ def fit_table(summary: dict) -> dict:
         x = np.array([r[s] for r in reps], float)
         out[s] = {"median": float(np.median(x)), "p90": float(np.percentile(x, 90)), "max": float(np.max(x))}
     for m in MOMENTS:
-        err = np.array([np.max(np.abs(np.asarray(r[m], float) - np.asarray(tm[m], float))) for r in reps])
+        target = np.asarray(tm[m], float)
+        if not np.isfinite(target).all():  # no such moment to compare with (Student-t, df <= 4: no kurtosis)
+            out[m + "_err"] = {"median": None, "p90": None}
+            continue
+        err = np.array([np.max(np.abs(np.asarray(r[m], float) - target)) for r in reps])
         out[m + "_err"] = {"median": float(np.median(err)), "p90": float(np.percentile(err, 90))}
     t = summary["table"]
     out.update({k: t[k] for k in ("replicates", "within_floor", "collapsed", "diverged", "non_finite")})
@@ -114,7 +118,7 @@ def bench_fit(configs: dict[str, Config], out: str | Path | None = None, echo=pr
 
 def format_fit_table(name: str, r: dict) -> list[str]:
     q = lambda d: f"{d['median']:.2f} / {d['p90']:.2f} / {d['max']:.2f}"  # noqa: E731
-    e = lambda d: f"{d['median']:.3f} / {d['p90']:.3f}"  # noqa: E731
+    e = lambda d: "undefined" if d["median"] is None else f"{d['median']:.3f} / {d['p90']:.3f}"  # noqa: E731
     return [f"{name}: {r['replicates']} seeds, {r['steps']} steps x batch {r['batch_size']}, "
             f"{r['wall_s']:.1f} s wall ({r['compile_s']:.1f} s compile)",
             f"  KS ratio  median / p90 / max  {q(r['ks_ratio'])}",
