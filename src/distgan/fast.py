@@ -61,7 +61,7 @@ def unrolled_threefry(unrolled: bool = True) -> bool:
     """Lower JAX's default PRNG hash (threefry2x32) on a CPU as JAX lowers it on a GPU: its 20 rounds written out,
     one fused kernel per draw. JAX's CPU lowering keeps them in a loop of 5 steps, about 25 small kernels per draw,
     which XLA compiles one by one: every initialiser and evaluator draws with threefry (training draws with Philox,
-    distgan.gan). Integer arithmetic either way: the same bits. It applies to programs traced after the call, in
+    distgan.gan). Integer arithmetic either way: the same bits. It applies to programs lowered after the call, in
     this whole process. unrolled=False: JAX's own CPU lowering back. Plain: nothing. -> whether it was applied
     (False where this JAX has no such lowering to choose)."""
     rules = ("_threefry2x32_lowering_rule", "_threefry2x32_cpu_lowering_rule")
@@ -71,7 +71,7 @@ def unrolled_threefry(unrolled: bool = True) -> bool:
     return True
 
 
-THREEFRY_UNROLLED = unrolled_threefry()  # on import: every program distgan traces draws through the unrolled hash
+THREEFRY_UNROLLED = unrolled_threefry()  # on import: every program distgan lowers draws through the unrolled hash
 
 
 # --- elu and sigmoid ---------------------------------------------------------------------------------------------
