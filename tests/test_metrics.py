@@ -1,6 +1,7 @@
 """Metrics against scipy, the noise floor against the seed README's figures and closed forms, verdicts in words."""
 
 import itertools
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -88,6 +89,30 @@ def test_noise_floor_scales_as_one_over_sqrt_n():
     small, large = metrics.noise_floor(target, 400, 60), metrics.noise_floor(target, 3600, 60)
     for s in metrics.STATS:  # 9x the samples: a third of the floor
         assert float(small[s]["median"][0] / large[s]["median"][0]) == pytest.approx(3.0, rel=0.25)
+
+
+def test_real_pairs_are_kept_in_the_cache_folder_and_read_back_as_computed(monkeypatch):
+    """A built-in target's pairs are written into the compilation cache folder (the session's, tests/conftest.py)
+    and read by a later process (here: with the process's own copy dropped) as they were computed; a damaged file is
+    computed again."""
+    target = parse("uniform:low=0,high=1")
+    path = metrics._kept_pairs(target, 300, 7)
+    assert path.parent == Path(jax.config.jax_compilation_cache_dir) and path.name.startswith("distgan-pairs-")
+    assert metrics._kept_pairs(target, 300, 8) != path  # another number of draws: another file
+    path.unlink(missing_ok=True)
+    monkeypatch.setattr(metrics, "_PAIRS", {})
+    computed = metrics.real_pairs(target, 300, 7)
+    assert metrics._pairs(target, 300, 7).keys() == computed.keys() and path.exists()
+    monkeypatch.setattr(metrics, "real_pairs", lambda *a: pytest.fail("computed again"))
+    monkeypatch.setattr(metrics, "_PAIRS", {})
+    again = metrics._pairs(target, 300, 7)
+    for s in computed:
+        np.testing.assert_array_equal(again[s], computed[s])
+    path.write_bytes(b"not a zip")
+    monkeypatch.setattr(metrics, "real_pairs", lambda *a: computed)
+    monkeypatch.setattr(metrics, "_PAIRS", {})
+    assert metrics._pairs(target, 300, 7) is computed  # unreadable: computed, and written again
+    assert metrics._read_pairs(path).keys() == computed.keys()
 
 
 def test_evaluator_scores_a_perfect_generator_near_one_and_a_shifted_one_far_above():

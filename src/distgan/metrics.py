@@ -6,11 +6,16 @@ generator scores about that. The fit ratio is statistic / floor median, so 1 mea
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from . import files
 from .fast import ONE_SHOT, sort
 from .targets import Target
 
@@ -113,11 +118,61 @@ _PAIRS: dict[tuple, dict] = {}
 
 
 def _pairs(target: Target, n: int, draws: int) -> dict[str, np.ndarray]:
-    """real_pairs from the floor's fixed key, once per (target, n, draws) in a process."""
+    """real_pairs from the floor's fixed key, once per (target, n, draws) in a process, and for a built-in target
+    once per machine where a compilation cache folder is set (_kept_pairs)."""
     cache_key = (target.spec, target.data is not None, n, draws)
     if cache_key not in _PAIRS:
-        _PAIRS[cache_key] = real_pairs(target, n, draws)
+        path = _kept_pairs(target, n, draws)
+        pairs = _read_pairs(path)
+        if pairs is None:
+            pairs = real_pairs(target, n, draws)
+            _keep_pairs(path, pairs)
+        _PAIRS[cache_key] = pairs
     return _PAIRS[cache_key]
+
+
+@functools.cache
+def _code_digest() -> str:
+    """A digest of the code that draws and scores the pairs: an edit to it leaves every kept file unread."""
+    h = hashlib.sha256(jax.__version__.encode())
+    for module in ("metrics", "targets", "fast"):
+        h.update((Path(__file__).parent / f"{module}.py").read_bytes())
+    return h.hexdigest()
+
+
+def _kept_pairs(target: Target, n: int, draws: int) -> Path | None:
+    """Where the real pairs of a built-in target are kept between processes: in JAX's compilation cache folder
+    (distgan.cli sets it; JAX reads only its own "*-cache" files there), named by the target, n, draws and the code.
+    Their compiled program calls back to the host (fast.sort), which JAX never writes to its cache, so without
+    this every process would compile and run it again. None without a cache folder, or for a data file."""
+    folder = jax.config.jax_compilation_cache_dir
+    if not folder or target.data is not None:
+        return None
+    key = hashlib.sha256(repr((target.spec, n, draws, _code_digest())).encode()).hexdigest()[:32]
+    return Path(folder) / f"distgan-pairs-{key}.npz"
+
+
+def _read_pairs(path: Path | None) -> dict[str, np.ndarray] | None:
+    """The kept pairs, or None if there are none (or they cannot be read: they are computed again)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with np.load(path) as f:
+            return {s: f[s] for s in f.files}
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _keep_pairs(path: Path | None, pairs: dict[str, np.ndarray]) -> None:
+    """Write the pairs for later processes; a folder that refuses the write only loses the saving."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with files.atomic_file(path) as f:
+            np.savez(f, **pairs)
+    except (OSError, files.WriteError):
+        pass
 
 
 def real_pairs(target: Target, n: int, draws: int, seed: int = 20180101) -> dict[str, np.ndarray]:
