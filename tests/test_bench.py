@@ -46,23 +46,29 @@ def test_fit_table_is_the_distribution_over_seeds():
     assert "kurt undefined" in "\n".join(bench.format_fit_table("t3", r))
 
 
+# The CI budget of every bench run below, in process or not: the default (and the seed preset) on the seed's target
+# with these seeds, steps (one chunk: bench's chunks are of BENCH_CHUNK steps) and samples compile the same programs,
+# so each test after the first loads them from the session's compilation cache instead of compiling its own
+SEEDS, STEPS, SAMPLES = 4, 500, 2000
+BUDGET = ["--seeds", str(SEEDS), "--steps", str(STEPS), "--set", f"eval.n_samples={SAMPLES}", "--evals", "2"]
+
+
 def test_pooled_evaluations_and_the_perfect_generator(tmp_path):
     """Pooled ratios are those of fresh evaluations of the final states; a perfect generator's KS ratios follow
     Smirnov's law (the exact floor's own law), so its p90 / median is that law's 0.9 / 0.5 quantile ratio."""
-    cfg = distgan.preset("default")
-    cfg.train.steps, cfg.train.replicates, cfg.train.log_every = 30, 3, 30
-    cfg.eval.n_samples, cfg.eval.floor_draws = 2000, 200
+    cfg = distgan.preset("default")  # the CI budget's bench config (BUDGET): the programs of the tests below
+    cfg.train.steps, cfg.train.replicates, cfg.train.log_every, cfg.train.eval_every = STEPS, SEEDS, STEPS, STEPS
+    cfg.eval.n_samples, cfg.eval.floor_draws = SAMPLES, bench.FLOOR_DRAWS
     run = distgan.train(cfg, tmp_path / "r", echo=None, plots=False)
     p = bench.pooled(run, 2)
-    floor = metrics.noise_floor(run.target, 2000, 200)
-    again = [metrics.ratios(metrics.Evaluator(run.gan.sample, run.target, 2000)(run.states, 31 + e), floor)["ks"][:, 0]
-             for e in range(2)]
+    floor = metrics.noise_floor(run.target, SAMPLES, bench.FLOOR_DRAWS)
+    again = [metrics.ratios(metrics.Evaluator(run.gan.sample, run.target, SAMPLES)(run.states, STEPS + 1 + e),
+                            floor)["ks"][:, 0] for e in range(2)]
     assert p["ks_ratio"]["median"] == pytest.approx(np.median(np.concatenate(again)))
-    law = stats.kstwo(1000)
+    law = stats.kstwo(SAMPLES // 2)
     assert p["perfect_ks_ratio"]["median"] == pytest.approx(1.0, abs=0.06)  # 1,000 pairs: a 3 % standard error
     assert p["perfect_ks_ratio"]["p90"] == pytest.approx(law.ppf(0.9) / law.ppf(0.5), rel=0.07)
-    assert p["perfect_w1_ratio"]["median"] == pytest.approx(1.0, abs=0.1)  # W1's floor: 200 draws
-    assert p["ks_ratio"]["median"] > 3  # 30 steps: far from the target
+    assert p["perfect_w1_ratio"]["median"] == pytest.approx(1.0, abs=0.06)  # W1's floor: 1,000 draws
 
 
 def test_bench_fit_rejects_an_unknown_preset(capsys):
@@ -71,12 +77,10 @@ def test_bench_fit_rejects_an_unknown_preset(capsys):
 
 
 def test_bench_fit_runs_the_cli(capsys, tmp_path):
-    argv = ["bench", "fit", "--seeds", "2", "--steps", "40", "--set", "eval.n_samples=500", "--evals", "2",
-            "--out", str(tmp_path / "b")]
-    assert main(argv) == 0
+    assert main(["bench", "fit", *BUDGET, "--out", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     for name in ("default", "seed"):
-        assert f"{name}: 2 seeds, 40 steps" in out
+        assert f"{name}: {SEEDS} seeds, {STEPS} steps" in out
     assert "KS ratio  median / p90 / max" in out and "within floor" in out
     assert out.count("pooled over 2 more evaluations per seed") == 2 and "a perfect generator: KS " in out
     assert (tmp_path / "b" / "default" / "summary.json").exists()
@@ -100,8 +104,8 @@ def _wait_for(p, ready, what: str, seconds: float = 300) -> None:
 @pytest.mark.parametrize("when", ["compiling", "training"])  # XLA used to crash on exit (139) while compiling
 def test_bench_fit_stops_on_ctrl_c(tmp_path, when):
     """Bench runs train in chunks, so a Ctrl-C stops one within seconds: exit 130 and one line, no traceback."""
-    cmd = [*DISTGAN, "bench", "fit", "--presets", "seed", "--seeds", "2", "--steps", "1000000",
-           "--set", "eval.n_samples=500", "--set", "train.checkpoint_every=500", "--out", str(tmp_path / "b")]
+    cmd = [*DISTGAN, "bench", "fit", "--presets", "seed", "--seeds", str(SEEDS), "--steps", "1000000",
+           "--set", f"eval.n_samples={SAMPLES}", "--set", f"train.checkpoint_every={STEPS}", "--out", str(tmp_path / "b")]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
                               "PYTHONUNBUFFERED": "1"})
@@ -160,17 +164,15 @@ def test_train_compare_stops_both_runs_on_ctrl_c(tmp_path):
         assert not (tmp_path / folder / "summary.json").exists(), folder
 
 
-# The suite's CI slice: the default on 2 of the suite's targets, 4 seeds, 400 steps, 2 pooled evaluations of 2,000
-# samples per seed (benchmarks/suite.md, "The CI slice": pooled medians KS / W1 1.10 / 1.39 on gauss and
-# 3.52 / 3.49 on mix2, a perfect generator 1.0 / 1.0 on both). The bounds are gaps to that perfect generator, scored
+# The suite's CI slice: the default on 2 of the suite's targets on the CI budget, 2 pooled evaluations per seed
+# (benchmarks/suite.md, "The CI slice", has the figures). The bounds are gaps to that perfect generator, scored
 # the same way in the same run: about twice the gaps measured, far below what a broken default scores (the seed
 # preset, or a G that collapsed, scores 10 or more).
 CI_SLICE = {"gauss": (0.8, 1.2), "mix2": (5.0, 5.0)}  # target: the most its pooled median / p90 may exceed perfect
 
 
 def test_the_suite_s_ci_slice_stays_near_a_perfect_generator(capsys, tmp_path):
-    argv = ["bench", "suite", "--targets", ",".join(CI_SLICE), "--seeds", "4", "--steps", "400", "--evals", "2",
-            "--set", "eval.n_samples=2000", "--json", str(tmp_path / "suite.json")]
+    argv = ["bench", "suite", "--targets", ",".join(CI_SLICE), *BUDGET, "--json", str(tmp_path / "suite.json")]
     assert main(argv) == 0
     out = capsys.readouterr().out
     rows = json.loads((tmp_path / "suite.json").read_text())["rows"]
@@ -178,7 +180,7 @@ def test_the_suite_s_ci_slice_stays_near_a_perfect_generator(capsys, tmp_path):
     assert "| target | KS median / p90 | perfect KS |" in out and f"{met}/2 targets meet the bar" in out
     for name, (median_gap, p90_gap) in CI_SLICE.items():
         r, p = rows[name], rows[name]["pooled"]
-        assert r["collapsed"] == r["diverged"] == r["non_finite"] == 0 and r["steps"] == 400
+        assert r["collapsed"] == r["diverged"] == r["non_finite"] == 0 and r["steps"] == STEPS
         for s in ("ks", "w1"):
             assert p[f"perfect_{s}_ratio"]["median"] == pytest.approx(1.0, abs=0.1), (name, s)  # the floor's median
             assert p[f"{s}_ratio"]["median"] - p[f"perfect_{s}_ratio"]["median"] < median_gap, (name, s, p)
