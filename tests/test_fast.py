@@ -57,6 +57,30 @@ def test_sort_equals_xla_sort_batched_with_ties_and_nans():
         np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
 
+@pytest.mark.parametrize("dim", [1, 3])
+def test_fit_sorted_between_programs_equals_fit_in_one(monkeypatch, dim):
+    """metrics.fit_many sorts on the host between two programs (fast.sort_between): the values of the one program
+    that sorts inside by the host callback (to the bit), and of XLA's own sort (the plain trick); its programs call
+    nothing back, so JAX's persistent cache keeps them."""
+    from distgan import metrics
+    fake = jnp.asarray(np.round(RNG.normal(size=(3, 700, dim)), 2), jnp.float32)  # ties, as a data file has
+    real = jnp.asarray(RNG.normal(size=(3, 700, dim)) + 0.1, jnp.float32)
+    assert fast.sort_between()
+    between = metrics.fit_many(fake, real)
+    inside = jax.device_get(metrics._fit_many(fake, real))  # fast.sort's callback inside one program
+    monkeypatch.setattr(fast, "PLAIN", {"sort"})
+    assert not fast.sort_between()
+    plain = jax.device_get(jax.jit(jax.vmap(lambda f, r: metrics.fit(f, r)))(fake, real))  # XLA's sort
+    assert between.keys() == inside.keys() == plain.keys() == set(metrics.STATS + ("mean", "std", "skew", "kurt") +
+                                                                   (metrics.JOINT if dim > 1 else ()))
+    for k in between:
+        np.testing.assert_array_equal(between[k], inside[k], err_msg=k)  # the same numbers as before, to the bit
+        np.testing.assert_allclose(between[k], plain[k], rtol=1e-5, atol=1e-6, err_msg=k)  # moments: fused apart
+    for program, args in ((metrics._to_sort_many, (fake, real)),
+                          (metrics._fit_sorted_many, (fake, real, *metrics._to_sort_many(fake, real)))):
+        assert "callback" not in program.lower(*args).as_text()
+
+
 def test_materialize_is_the_identity_on_noise():
     u = jax.random.uniform(jax.random.PRNGKey(0), (100_000,))
     z = jax.random.normal(jax.random.PRNGKey(1), (100_000,)) * 1e3

@@ -98,20 +98,20 @@ def test_real_pairs_are_kept_in_the_cache_folder_and_read_back_as_computed(monke
     target = parse("uniform:low=0,high=1")
     path = metrics._kept_pairs(target, 300, 7)
     assert path.parent == Path(jax.config.jax_compilation_cache_dir) and path.name.startswith("distgan-pairs-")
-    assert metrics._kept_pairs(target, 300, 8) != path  # another number of draws: another file
+    assert path != metrics._kept_pairs(target, 300, 8) != metrics._kept_pairs(target, 300, 7, seed=1) != path
     path.unlink(missing_ok=True)
     monkeypatch.setattr(metrics, "_PAIRS", {})
     computed = metrics.real_pairs(target, 300, 7)
-    assert metrics._pairs(target, 300, 7).keys() == computed.keys() and path.exists()
+    assert metrics.kept_pairs(target, 300, 7).keys() == computed.keys() and path.exists()
     monkeypatch.setattr(metrics, "real_pairs", lambda *a: pytest.fail("computed again"))
     monkeypatch.setattr(metrics, "_PAIRS", {})
-    again = metrics._pairs(target, 300, 7)
+    again = metrics.kept_pairs(target, 300, 7)
     for s in computed:
         np.testing.assert_array_equal(again[s], computed[s])
     path.write_bytes(b"not a zip")
     monkeypatch.setattr(metrics, "real_pairs", lambda *a: computed)
     monkeypatch.setattr(metrics, "_PAIRS", {})
-    assert metrics._pairs(target, 300, 7) is computed  # unreadable: computed, and written again
+    assert metrics.kept_pairs(target, 300, 7) is computed  # unreadable: computed, and written again
     assert metrics._read_pairs(path).keys() == computed.keys()
 
 

@@ -63,7 +63,7 @@ def pooled(run, evals: int) -> dict:
     evaluate = metrics.Evaluator(run.gan.sample, run.target, n)
     # evaluation keys past the last step: training evaluated at steps <= cfg.train.steps
     draws = [metrics.ratios(evaluate(run.states, cfg.train.steps + 1 + e), floor) for e in range(evals)]
-    perfect = metrics.ratios(metrics.real_pairs(run.target, n, max(evals * run.replicates, 1000), seed=1), floor)
+    perfect = metrics.ratios(metrics.kept_pairs(run.target, n, max(evals * run.replicates, 1000), seed=1), floor)
     out = {}
     for s in ("ks", "w1"):
         for name, x in ((f"{s}_ratio", np.concatenate([d[s].max(-1) for d in draws])),

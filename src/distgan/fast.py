@@ -7,7 +7,8 @@ TRICKS) before distgan is imported.
 
     elu, sigmoid   the seed's activations from one range-reduced exp, not two transcendental calls (CPU)
     materialize    keeps G's noise in memory rather than recomputing it once per hidden unit (XLA fusion)
-    sort           NumPy's sort on a CPU, called from the compiled evaluator (XLA's CPU sort is a comparator loop)
+    sort           NumPy's sort on a CPU (XLA's CPU sort is a comparator loop): in the evaluator between two compiled
+                   programs (sort_between), elsewhere called back from inside one (sort)
     blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
     one_shot       programs run a few times a run compile at LLVM's O1, not XLA's default O2 (ONE_SHOT)
     gc_freeze      the objects of the imports leave the cyclic garbage collector's walks (freeze_imports)
@@ -139,6 +140,18 @@ def materialize(z: jax.Array) -> jax.Array:
 
 
 # --- sort ------------------------------------------------------------------------------------------------------------
+
+def sort_between() -> bool:
+    """Whether the evaluator sorts on the host between two compiled programs (host_sort) rather than inside one:
+    on a CPU, with the sort trick on. A program that calls back to the host (sort) is never written to JAX's
+    persistent cache; the two programs around host_sort are."""
+    return on("sort") and jax.default_backend() == "cpu"
+
+
+def host_sort(x: np.ndarray) -> np.ndarray:
+    """x sorted along its last axis by NumPy, outside any compiled program (sort_between)."""
+    return np.sort(x, axis=-1)
+
 
 def sort(x: jax.Array) -> jax.Array:
     """x sorted along its last axis, as jnp.sort.

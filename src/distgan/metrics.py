@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from . import files
+from . import fast, files
 from .fast import ONE_SHOT, sort
 from .targets import Target
 
@@ -33,18 +33,27 @@ def moments(x: jax.Array) -> dict[str, jax.Array]:
     return {"mean": mean, "std": std, "skew": (d**3).mean(0) / std**3, "kurt": (d**4).mean(0) / var**2 - 3.0}
 
 
-def ks_2samp(x: jax.Array, y: jax.Array) -> jax.Array:
-    """Two-sample Kolmogorov-Smirnov statistic of 1-D samples (as scipy.stats.ks_2samp's). -> ()"""
-    x, y = sort(x), sort(y)
+def ks_sorted(x: jax.Array, y: jax.Array) -> jax.Array:
+    """ks_2samp of two samples that are sorted already. -> ()"""
     both = jnp.concatenate([x, y])
     cdf_x = jnp.searchsorted(x, both, side="right") / x.shape[0]
     cdf_y = jnp.searchsorted(y, both, side="right") / y.shape[0]
     return jnp.abs(cdf_x - cdf_y).max()
 
 
+def ks_2samp(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Two-sample Kolmogorov-Smirnov statistic of 1-D samples (as scipy.stats.ks_2samp's). -> ()"""
+    return ks_sorted(sort(x), sort(y))
+
+
+def w1_sorted(x: jax.Array, y: jax.Array) -> jax.Array:
+    """w1 of two samples of equal size that are sorted already. -> ()"""
+    return jnp.abs(x - y).mean()
+
+
 def w1(x: jax.Array, y: jax.Array) -> jax.Array:
     """Wasserstein-1 between two 1-D samples of equal size: the mean gap between sorted values. -> ()"""
-    return jnp.abs(sort(x) - sort(y)).mean()
+    return w1_sorted(sort(x), sort(y))
 
 
 def ks_pvalue(d: np.ndarray, n: int, m: int) -> np.ndarray:
@@ -74,11 +83,28 @@ def corr_error(x: jax.Array, y: jax.Array) -> jax.Array:
 
 def fit(fake: jax.Array, real: jax.Array) -> dict[str, jax.Array]:
     """Moments of `fake` and its distances to `real`. fake, real (n, dim) -> each (dim,); sw1, corr () for dim > 1"""
-    out = moments(fake)
-    out["ks"] = jax.vmap(ks_2samp, in_axes=1)(fake, real)
-    out["w1"] = jax.vmap(w1, in_axes=1)(fake, real)
+    f, r = to_sort(fake, real)
+    return fit_sorted(fake, real, sort(f), sort(r))
+
+
+def to_sort(fake: jax.Array, real: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """What fit sorts, of each sample: its dimensions, and for dim > 1 its projections on the sliced W1's
+    directions. -> (rows, n) each: dim rows, and N_DIRECTIONS more for dim > 1"""
+    f, r = fake.T, real.T
     if fake.shape[1] > 1:
-        out["sw1"] = sliced_w1(fake, real, directions(fake.shape[1]))
+        dirs = directions(fake.shape[1])
+        f, r = jnp.concatenate([f, (fake @ dirs.T).T]), jnp.concatenate([r, (real @ dirs.T).T])
+    return f, r
+
+
+def fit_sorted(fake: jax.Array, real: jax.Array, f: jax.Array, r: jax.Array) -> dict[str, jax.Array]:
+    """fit, given to_sort's rows sorted along their last axis (f of fake, r of real)."""
+    dim = fake.shape[1]
+    out = moments(fake)
+    out["ks"] = jax.vmap(ks_sorted)(f[:dim], r[:dim])
+    out["w1"] = jax.vmap(w1_sorted)(f[:dim], r[:dim])
+    if dim > 1:
+        out["sw1"] = jax.vmap(w1_sorted)(f[dim:], r[dim:]).mean()  # sliced_w1
         out["corr"] = corr_error(fake, real)
     return out
 
@@ -109,23 +135,24 @@ def noise_floor(target: Target, n: int, draws: int = 100) -> dict[str, dict[str,
 def score_noise(target: Target, n: int, draws: int = 100) -> float:
     """The standard deviation, over the noise floor's pairs of real samples, of a fit's score (the larger of the KS
     and W1 ratios, worst dimension; report.fit_score): how far one evaluation of a perfect generator moves it."""
-    floor, pairs = noise_floor(target, n, draws), _pairs(target, n, draws)
+    floor, pairs = noise_floor(target, n, draws), kept_pairs(target, n, draws)
     r = ratios(pairs, floor)
     return float(np.std(np.maximum(r["ks"].max(-1), r["w1"].max(-1)), ddof=1))
 
 
 _PAIRS: dict[tuple, dict] = {}
+FLOOR_SEED = 20180101  # the noise floor's fixed key
 
 
-def _pairs(target: Target, n: int, draws: int) -> dict[str, np.ndarray]:
-    """real_pairs from the floor's fixed key, once per (target, n, draws) in a process, and for a built-in target
-    once per machine where a compilation cache folder is set (_kept_pairs)."""
-    cache_key = (target.spec, target.data is not None, n, draws)
+def kept_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> dict[str, np.ndarray]:
+    """real_pairs, once per (target, n, draws, seed) in a process, and for a built-in target once per machine where
+    a compilation cache folder is set (_kept_pairs)."""
+    cache_key = (target.spec, target.data is not None, n, draws, seed)
     if cache_key not in _PAIRS:
-        path = _kept_pairs(target, n, draws)
+        path = _kept_pairs(target, n, draws, seed)
         pairs = _read_pairs(path)
         if pairs is None:
-            pairs = real_pairs(target, n, draws)
+            pairs = real_pairs(target, n, draws, seed)
             _keep_pairs(path, pairs)
         _PAIRS[cache_key] = pairs
     return _PAIRS[cache_key]
@@ -140,15 +167,16 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
-def _kept_pairs(target: Target, n: int, draws: int) -> Path | None:
+def _kept_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> Path | None:
     """Where the real pairs of a built-in target are kept between processes: in JAX's compilation cache folder
-    (distgan.cli sets it; JAX reads only its own "*-cache" files there), named by the target, n, draws and the code.
+    (distgan.cli sets it; JAX reads only its own "*-cache" files there), named by the target, n, draws, seed and the
+    code.
     Their compiled program calls back to the host (fast.sort), which JAX never writes to its cache, so without
     this every process would compile and run it again. None without a cache folder, or for a data file."""
     folder = jax.config.jax_compilation_cache_dir
     if not folder or target.data is not None:
         return None
-    key = hashlib.sha256(repr((target.spec, n, draws, _code_digest())).encode()).hexdigest()[:32]
+    key = hashlib.sha256(repr((target.spec, n, draws, seed, _code_digest())).encode()).hexdigest()[:32]
     return Path(folder) / f"distgan-pairs-{key}.npz"
 
 
@@ -175,7 +203,7 @@ def _keep_pairs(path: Path | None, pairs: dict[str, np.ndarray]) -> None:
         pass
 
 
-def real_pairs(target: Target, n: int, draws: int, seed: int = 20180101) -> dict[str, np.ndarray]:
+def real_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> dict[str, np.ndarray]:
     """The fit between `draws` pairs of independent real samples of size n: what a perfect generator scores.
 
     A data file: training rows against held-out rows, each drawn n times with replacement, as the fit draws n
@@ -198,7 +226,7 @@ def real_pairs(target: Target, n: int, draws: int, seed: int = 20180101) -> dict
 
 
 def _floor(target: Target, n: int, draws: int, exact_ks: bool = True) -> dict[str, dict[str, np.ndarray]]:
-    res = _pairs(target, n, draws)
+    res = kept_pairs(target, n, draws)
     floor = {s: {"median": np.median(x, 0), "p95": np.percentile(x, 95, 0)} for s, x in res.items()}
     if exact_ks and target.data is None:
         law = stats.kstwo(round(n / 2))  # the p-value's law (ks_pvalue) for two samples of n
@@ -219,7 +247,21 @@ def _one_device(x: jax.Array) -> jax.Array:
     return x if len(x.devices()) == 1 else jnp.asarray(np.asarray(x))
 
 
-_fit_many = jax.jit(jax.vmap(fit), compiler_options=ONE_SHOT)  # apart from the drawing, so every run of a process shares its compiled program
+# fit over replicates, apart from the drawing, so that every run of a process shares these compiled programs
+_fit_many = jax.jit(jax.vmap(fit), compiler_options=ONE_SHOT)
+_to_sort_many = jax.jit(jax.vmap(to_sort), compiler_options=ONE_SHOT)
+_fit_sorted_many = jax.jit(jax.vmap(fit_sorted), compiler_options=ONE_SHOT)
+
+
+def fit_many(fake: jax.Array, real: jax.Array) -> dict[str, np.ndarray]:
+    """fit of each replicate's samples. fake, real (K, n, dim) -> numpy arrays, each (K, ...) as fit's.
+
+    With the sort trick (fast.sort_between) the sort is NumPy's, on the host between two compiled programs: no
+    program calls back to the host, so JAX's persistent cache keeps them and a later process loads them."""
+    if not fast.sort_between():
+        return jax.device_get(_fit_many(fake, real))
+    f, r = jax.device_get(_to_sort_many(fake, real))
+    return jax.device_get(_fit_sorted_many(fake, real, fast.host_sort(f), fast.host_sort(r)))
 
 
 class Evaluator:
@@ -260,7 +302,7 @@ class Evaluator:
         parts = []
         for part in self._blocks(states):
             fake, real = self._draw(part, step, draw)
-            parts.append(jax.device_get(_fit_many(_one_device(fake), _one_device(real))))
+            parts.append(fit_many(_one_device(fake), _one_device(real)))
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def samples(self, states: dict, step: int, replicates: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -288,7 +330,13 @@ class Evaluator:
                                                                           sharding=x.sharding), shapes)
             self._draw.lower(part, 0, 0).compile()
             samples = jax.eval_shape(self._draw, part, 0, 0)  # fake, real: on the default device (_one_device)
-            _fit_many.lower(*(jax.ShapeDtypeStruct(x.shape, x.dtype) for x in samples)).compile()
+            samples = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in samples]
+            if not fast.sort_between():
+                _fit_many.lower(*samples).compile()
+                continue
+            _to_sort_many.lower(*samples).compile()
+            rows = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.eval_shape(_to_sort_many, *samples)]
+            _fit_sorted_many.lower(*samples, *rows).compile()
 
 
 def ratios(result: dict[str, np.ndarray], floor: dict) -> dict[str, np.ndarray]:
