@@ -36,14 +36,14 @@ def start(out: Path, *extra: str, env: dict, steps: int = STEPS) -> subprocess.P
         return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
 
 
-def reference(request, tmp_path_factory) -> Path:
-    """The tiny config's run left alone (made once per session)."""
-    if "run" not in _REFERENCE:
+def reference(request, tmp_path_factory, steps: int = STEPS) -> Path:
+    """The tiny config's run of `steps` steps left alone (made once per session and number of steps)."""
+    if steps not in _REFERENCE:
         out = tmp_path_factory.mktemp("reference") / "alone"
-        p = start(out, env=env(request))
+        p = start(out, env=env(request), steps=steps)
         assert p.wait() == 0, Path(str(out) + ".err").read_text()
-        _REFERENCE["run"] = out
-    return _REFERENCE["run"]
+        _REFERENCE[steps] = out
+    return _REFERENCE[steps]
 
 
 def same_run(a: Path, b: Path) -> None:

@@ -107,12 +107,20 @@ def test_frames_of_a_g_with_codes_are_its_evaluation_draws(tmp_path):
     film.compile(engine.shapes)
     states = engine.place(init_states(gan, 0, 2))
     film.capture(states, 0, flush=True)
-    arrays, _ = frames.read(tmp_path / frames.FRAMES)
+    arrays, first = frames.read(tmp_path / frames.FRAMES)
     # replicate 0's draws as gan.sample makes them, in one compiled program (as the capture is) rather than op by op
     draw = jax.jit(lambda states, key: gan.sample(jax.tree.map(lambda x: x[0], states), key, frames.N_1D))
     want = draw(states, jax.random.PRNGKey(frames.NOISE_SEED)).astype(np.float16)
     assert cfg.model.codes > 0 and arrays["samples"].shape == (1, frames.N_1D, 1)
     np.testing.assert_array_equal(arrays["samples"][0], np.asarray(want))
+    # a run resumed at step 0 flushes at a checkpoint before its next frame is due: the frames it had, and their box
+    resumed = Recorder(cfg, gan, tmp_path)
+    resumed.compile(engine.shapes)
+    resumed.resume(0)
+    resumed.capture(states, 10, flush=True)  # not due: a frame every interval(cfg) > 10 steps
+    again, meta = frames.read(tmp_path / frames.FRAMES)
+    assert frames.interval(cfg) > 10 and list(again["step"]) == [0] and meta == first
+    np.testing.assert_array_equal(again["samples"], arrays["samples"])
 
 
 def test_report_command_rebuilds_the_page_with_a_comparison(run, data_run, tmp_path, capsys):

@@ -43,18 +43,24 @@ def test_sigterm_then_resume_is_bit_identical(request, tmp_path_factory, tmp_pat
     same_run(alone, out)
 
 
+# the kill test's run: long enough that a kill at a random moment after a write lands before the run ends (the tiny
+# config trains 1,000 steps in about 0.1 s, and writes metrics every 50 steps and a checkpoint every 100)
+KILL_STEPS = 6000
+
+
 def test_kill9_at_random_moments_then_resume(request, tmp_path_factory, tmp_path):
-    alone, out = reference(request, tmp_path_factory), tmp_path / "killed"
+    alone, out = reference(request, tmp_path_factory, KILL_STEPS), tmp_path / "killed"
     rng = random.Random(0)
     kills = 0
     for attempt in range(10):
         fresh = not (out / "config.toml").exists()  # killed before the folder was made: start it again
-        p = start(out, env=env(request)) if fresh else start(out, "--resume", str(out), env=env(request))
+        p = start(out, env=env(request), steps=KILL_STEPS) if fresh else \
+            start(out, "--resume", str(out), env=env(request), steps=KILL_STEPS)
         if attempt == 0:  # while starting up, before or while the folder is made
-            time.sleep(rng.uniform(0.5, 3.0))
+            time.sleep(rng.uniform(0.5, 1.5))
         elif kills < 5:  # a random moment after training writes metrics or a checkpoint
             wait_for_write(out, p)
-            time.sleep(rng.uniform(0.0, 0.3))
+            time.sleep(rng.uniform(0.0, 0.2))
         else:
             break
         if p.poll() is None:

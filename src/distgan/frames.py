@@ -185,6 +185,8 @@ class Recorder:
         return self.gan.target.to_data(self.samples[-1].astype(np.float64))
 
     def write(self) -> None:
+        if self.box is None:  # resumed, and flushed before its first new frame: the box of the same fixed draws
+            self._draw()
         meta = {"format": FORMAT, "every": self.every, "replicate": self.replicate, "dim": self.gan.dim,
                 "lo": self.box["lo"].tolist(), "hi": self.box["hi"].tolist(), "centre": self.box["centre"].tolist(),
                 "grid": GRID_1D if self.gan.dim == 1 else GRID_2D, "d_input": self.cfg.model.d_input,
