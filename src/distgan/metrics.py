@@ -170,9 +170,8 @@ def _code_digest() -> str:
 def _kept_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> Path | None:
     """Where the real pairs of a built-in target are kept between processes: in JAX's compilation cache folder
     (distgan.cli sets it; JAX reads only its own "*-cache" files there), named by the target, n, draws, seed and the
-    code.
-    Their compiled program calls back to the host (fast.sort), which JAX never writes to its cache, so without
-    this every process would compile and run it again. None without a cache folder, or for a data file."""
+    code. Their compiled program calls back to the host (fast.sort), which JAX never writes to its cache, so
+    without this every process would compile and run it again. None without a cache folder, or for a data file."""
     folder = jax.config.jax_compilation_cache_dir
     if not folder or target.data is not None:
         return None
