@@ -8,8 +8,8 @@ TEST_STAMP := $(VENV)/.test-stamp
 
 # `make run` installs what running needs; `make test` installs it with the test extras (pytest, Playwright,
 # TensorBoard, ...). pip installs uv into the venv, and uv installs the rest: the same packages, several times
-# faster. uv reads the package indexes pip is configured with here, and picks versions as pip does (best match
-# over all indexes).
+# faster. uv takes the extra package indexes pip is configured with (pip's global.extra-index-url) and picks
+# versions as pip does (the best match over all indexes).
 PIP := $(PY) -m pip install -q
 UV  := UV_INDEX_STRATEGY=unsafe-best-match \
 	UV_EXTRA_INDEX_URL="$$($(PY) -m pip config get global.extra-index-url 2>/dev/null)" \

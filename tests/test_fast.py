@@ -76,6 +76,14 @@ def test_fit_sorted_between_programs_equals_fit_in_one(monkeypatch, dim):
     for k in between:
         np.testing.assert_array_equal(between[k], inside[k], err_msg=k)  # the same numbers as before, to the bit
         np.testing.assert_allclose(between[k], plain[k], rtol=1e-5, atol=1e-6, err_msg=k)  # moments: fused apart
+    # the distances are those of the per-statistic definitions (tested against scipy and closed forms)
+    for i in range(3):
+        for d in range(dim):
+            assert between["ks"][i, d] == pytest.approx(float(metrics.ks_2samp(fake[i, :, d], real[i, :, d])), abs=1e-7)
+            assert between["w1"][i, d] == pytest.approx(float(metrics.w1(fake[i, :, d], real[i, :, d])), rel=1e-6)
+        if dim > 1:
+            want = float(metrics.sliced_w1(fake[i], real[i], metrics.directions(dim)))
+            assert between["sw1"][i] == pytest.approx(want, rel=1e-5)
     for program, args in ((metrics._to_sort_many, (fake, real)),
                           (metrics._fit_sorted_many, (fake, real, *metrics._to_sort_many(fake, real)))):
         assert "callback" not in program.lower(*args).as_text()

@@ -96,9 +96,9 @@ def test_real_pairs_are_kept_in_the_cache_folder_and_read_back_as_computed(monke
     and read by a later process (here: with the process's own copy dropped) as they were computed; a damaged file is
     computed again."""
     target = parse("uniform:low=0,high=1")
-    path = metrics._kept_pairs(target, 300, 7)
+    path = metrics._pairs_path(target, 300, 7)
     assert path.parent == Path(jax.config.jax_compilation_cache_dir) and path.name.startswith("distgan-pairs-")
-    assert path != metrics._kept_pairs(target, 300, 8) != metrics._kept_pairs(target, 300, 7, seed=1) != path
+    assert path != metrics._pairs_path(target, 300, 8) != metrics._pairs_path(target, 300, 7, seed=1) != path
     path.unlink(missing_ok=True)
     monkeypatch.setattr(metrics, "_PAIRS", {})
     computed = metrics.real_pairs(target, 300, 7)

@@ -146,10 +146,10 @@ FLOOR_SEED = 20180101  # the noise floor's fixed key
 
 def kept_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> dict[str, np.ndarray]:
     """real_pairs, once per (target, n, draws, seed) in a process, and for a built-in target once per machine where
-    a compilation cache folder is set (_kept_pairs)."""
+    a compilation cache folder is set (_pairs_path)."""
     cache_key = (target.spec, target.data is not None, n, draws, seed)
     if cache_key not in _PAIRS:
-        path = _kept_pairs(target, n, draws, seed)
+        path = _pairs_path(target, n, draws, seed)
         pairs = _read_pairs(path)
         if pairs is None:
             pairs = real_pairs(target, n, draws, seed)
@@ -167,7 +167,7 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
-def _kept_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> Path | None:
+def _pairs_path(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> Path | None:
     """Where the real pairs of a built-in target are kept between processes: in JAX's compilation cache folder
     (distgan.cli sets it; JAX reads only its own "*-cache" files there), named by the target, n, draws, seed and the
     code. Their compiled program calls back to the host (fast.sort), which JAX never writes to its cache, so
@@ -330,12 +330,12 @@ class Evaluator:
             self._draw.lower(part, 0, 0).compile()
             samples = jax.eval_shape(self._draw, part, 0, 0)  # fake, real: on the default device (_one_device)
             samples = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in samples]
-            if not fast.sort_between():
+            if fast.sort_between():  # fit_many's two programs
+                _to_sort_many.lower(*samples).compile()
+                rows = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.eval_shape(_to_sort_many, *samples)]
+                _fit_sorted_many.lower(*samples, *rows).compile()
+            else:
                 _fit_many.lower(*samples).compile()
-                continue
-            _to_sort_many.lower(*samples).compile()
-            rows = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.eval_shape(_to_sort_many, *samples)]
-            _fit_sorted_many.lower(*samples, *rows).compile()
 
 
 def ratios(result: dict[str, np.ndarray], floor: dict) -> dict[str, np.ndarray]:
