@@ -74,6 +74,10 @@ class ModelConfig:
     """The codes' probabilities: 'fixed' (equal) or 'learned' (a softmax over logits trained with G)."""
     code_scale: float = 1.0
     """Each code's initial output scale (its output is loc_c + scale_c * net(z, c), loc_c drawn from N(0, 1))."""
+    code_init: str = "normal"
+    """Where the codes start: 'normal' (places drawn from N(0, 1) in standard units, equal weights) or 'data' (the k-means centres of a real sample, weighted by their clusters' shares)."""
+    warp: str = "none"
+    """'support': G and D work on the target's support mapped to the whole line (logit or log per bounded dimension, distgan.warp), G's samples mapped back; 'none': on the target's own values."""
 
 
 @dataclass
@@ -178,6 +182,8 @@ CHOICES = {
     "model.d_input": ("sample", "batch", "pack"),
     "model.d_features": ("raw", "variances", "moments"),
     "model.code_weights": ("fixed", "learned"),
+    "model.warp": ("none", "support"),
+    "model.code_init": ("normal", "data"),
     "train.loss": ("minimax", "nonsaturating", "wgan", "hinge", "lsgan"),
     "train.schedule": ("constant", "linear", "cosine", "wsd"),
 }

@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import fast, losses
+from . import fast, losses, warp
 from .config import Config
+from .kmeans import kmeans
 from .nets import (
     acts,
     code_weights,
@@ -35,7 +36,8 @@ from .targets import Target
 # on CPU JAX lowers its default threefry as a rolled while loop (about 25 small kernels per draw), Philox as one fused
 # kernel. Its key is two uint32 words like threefry's, so states, checkpoints and the evaluator keep their layout.
 PRNG = "philox4x32"
-CALIBRATION_SEED = 20171717  # the noise of a data file's calibration draws (distgan.columns.decoder)
+CALIBRATION_SEED = 20171717
+KMEANS_SAMPLE = 2048  # real draws whose clusters place G's codes at the start (model.code_init = 'data')  # the noise of a data file's calibration draws (distgan.columns.decoder)
 
 
 def _schedule(kind: str, lr: float, total: int, cooldown: int = 0):
@@ -73,12 +75,15 @@ class GAN:
         self.opt_D = adam(_schedule(schedule, t.d_lr, t.steps * t.d_steps, t.cooldown * t.d_steps))
         # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
         # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
+        # model.warp: G and D work on the support mapped to the whole line (y); None: on x itself
+        self.warp = warp.of(target) if m.warp == "support" else None
         self.shift, self.scale = 0.0, 1.0
         if m.standardize and target.name != "data":  # data files are standardised when they are read
             tm = target.moments()
-            ok = np.isfinite(tm["mean"]) & np.isfinite(tm["std"]) & (tm["std"] > 0)  # Student-t, df <= 2: no std
-            self.shift = jnp.asarray(np.where(ok, tm["mean"], 0.0).astype(np.float32))  # (dim,): a copy, no compile
-            self.scale = jnp.asarray(np.where(ok, tm["std"], 1.0).astype(np.float32))  # (dim,)
+            mean, std = (tm["mean"], tm["std"]) if self.warp is None else self.warp.moments(target)
+            ok = np.isfinite(mean) & np.isfinite(std) & (std > 0)  # Student-t, df <= 2: no std
+            self.shift = jnp.asarray(np.where(ok, mean, 0.0).astype(np.float32))  # (dim,): a copy, no compile
+            self.scale = jnp.asarray(np.where(ok, std, 1.0).astype(np.float32))  # (dim,)
 
     def working_set(self) -> int:
         """Rough bytes one replicate's step touches: G's and D's weights with their gradients, Adam moments and G's
@@ -107,7 +112,8 @@ class GAN:
         return jnp.zeros((self.cfg.model.codes,))
 
     def G(self, params, z: jax.Array, code: jax.Array | None = None) -> jax.Array:
-        """z (n, noise_dim), code (n,) int when model.codes -> (n, dim)"""
+        """G's output in the space G and D work in (y, the warped one under model.warp; else the target's units):
+        z (n, noise_dim), code (n,) int when model.codes -> (n, dim)"""
         net = params["net"] if self.g_extras else params
         if code is None:
             y = mlp(net, z, self.g_acts)
@@ -116,7 +122,7 @@ class GAN:
         return self.shift + self.scale * y
 
     def fakes(self, params, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array | None]:
-        """n training samples of G and their weights: with codes, a stratified batch (every code equally often)
+        """n training samples of G (in its working space, as G) and their weights: with codes, a stratified batch (every code equally often)
         weighted to stand for draws from the codes' probabilities (nets.code_weights); else weights None."""
         z = self.noise(key, n)
         if not self.cfg.model.codes:
@@ -125,8 +131,20 @@ class GAN:
         return self.G(params, z, code), code_weights(self.code_logits(params), code)
 
     def D(self, params, x: jax.Array) -> jax.Array:
-        """D's logits for a batch x (B, dim), one per D input: (B,), (B / pack,) or (1,)."""
-        return self._D_std(params, (x - self.shift) / self.scale)
+        """D's logits for a batch x (B, dim) in the target's units, one per D input: (B,), (B / pack,) or (1,)."""
+        return self._D_free(params, self.to_free(x))
+
+    def _D_free(self, params, y: jax.Array) -> jax.Array:
+        """D on a batch in G's working space (G's output)."""
+        return self._D_std(params, (y - self.shift) / self.scale)
+
+    def to_free(self, x: jax.Array) -> jax.Array:
+        """Target units -> G's working space (the identity without a warp)."""
+        return x if self.warp is None else self.warp.to_free(x, jnp)
+
+    def from_free(self, y: jax.Array) -> jax.Array:
+        """G's working space -> target units (the identity without a warp)."""
+        return y if self.warp is None else self.warp.from_free(y, jnp)
 
     def _D_std(self, params, u: jax.Array) -> jax.Array:
         """D on a batch already in standard units (the identity map unless model.standardize)."""
@@ -144,11 +162,13 @@ class GAN:
         return self.target.decode(x, ref)
 
     def draw(self, params: dict, key: jax.Array, n: int) -> jax.Array:
-        """n outputs of G's raw head: noise, and a discrete code per row when model.codes. -> (n, dim)"""
+        """n outputs of G's raw head in the target's units: noise, and a discrete code per row when model.codes.
+        -> (n, dim)"""
         if not self.cfg.model.codes:
-            return self.G(params, self.noise(key, n))
+            return self.from_free(self.G(params, self.noise(key, n)))
         kz, kc = jax.random.split(key)
-        return self.G(params, self.noise(kz, n), jax.random.categorical(kc, self.code_logits(params), shape=(n,)))
+        code = jax.random.categorical(kc, self.code_logits(params), shape=(n,))
+        return self.from_free(self.G(params, self.noise(kz, n), code))
 
     # --- state and step ---------------------------------------------------------------------------------------
     def init(self, seed: jax.Array) -> dict:
@@ -164,6 +184,12 @@ class GAN:
                 G["log_scale"] = jnp.full((m.codes, self.dim), math.log(m.code_scale))
             if m.codes and m.code_weights == "learned":
                 G["logits"] = jnp.zeros((m.codes,))
+            if m.codes and m.code_init == "data":  # or at the clusters of a real sample, weighted by their shares
+                real = self.target.sample(jax.random.fold_in(kG, 2), KMEANS_SAMPLE)
+                G["loc"], share = kmeans(jax.random.fold_in(kG, 3), (self.to_free(real) - self.shift) / self.scale,
+                                         m.codes)
+                if "logits" in G:
+                    G["logits"] = jnp.log(jnp.maximum(share, 1.0 / KMEANS_SAMPLE))
         state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
                  "step": jnp.zeros((), jnp.int32), "nonfinite": jnp.zeros((), jnp.int32),
                  "nonfinite_step": jnp.full((), -1, jnp.int32)}
@@ -200,7 +226,7 @@ class GAN:
 
     def _g_objective(self, G, D, key):
         x, weights = self.fakes(G, key, self.cfg.train.batch_size)
-        return losses.g_loss(self.cfg.train.loss, self.D(D, x), self.cfg.train.torch_bce, weights), x
+        return losses.g_loss(self.cfg.train.loss, self._D_free(D, x), self.cfg.train.torch_bce, weights), x
 
     def step(self, state: dict) -> tuple[dict, dict]:
         """One training step: d_steps D updates, then g_steps G updates (the seed's loop body)."""
@@ -214,7 +240,7 @@ class GAN:
             real = self.target.sample(kr, B)  # (B, dim)
             fake, weights = jax.lax.stop_gradient(self.fakes(G, kz, B))  # (B, dim), D's step leaves G alone
             grads, (d_real, d_fake, d_real_out, d_fake_out) = jax.grad(self._d_objective, has_aux=True)(
-                D, real, fake, kp, weights)
+                D, self.to_free(real), fake, kp, weights)
             updates, opt_D = self.opt_D.update(grads, opt_D, D)
             D = optax.apply_updates(D, _scaled(updates, lr))
         new = {}
@@ -229,6 +255,7 @@ class GAN:
                     n = state["step"] * t.g_steps + j
                     decay = jnp.minimum(t.ema, (1.0 + n) / (t.ema_warmup_k + n))
                 new["ema"] = optax.incremental_update(G, new.get("ema", state["ema"]), 1.0 - decay)
+        fake = self.from_free(fake)  # the logs' statistics in the target's units
         logs = {"d_real": d_real, "d_fake": d_fake, "g": g_err,
                 "real_mean": real.mean(0), "real_std": real.std(0), "fake_mean": fake.mean(0), "fake_std": fake.std(0),
                 "d_real_out": d_real_out, "d_fake_out": d_fake_out,
