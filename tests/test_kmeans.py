@@ -25,10 +25,10 @@ def _lloyd(x, centres, iters):
 def test_kmeans_is_lloyds_loop_from_its_kmeans_plus_plus_seeds():
     x = jax.random.normal(jax.random.PRNGKey(0), (300, 2)) * jnp.array([1.0, 0.3])
     key = jax.random.PRNGKey(1)
-    seeds = np.asarray(seed_centres(key, x, 5))
+    seeds = np.asarray(jax.jit(seed_centres, static_argnums=2)(key, x, 5))
     xs = np.asarray(x)
     assert all(np.any(np.all(xs == s, 1)) for s in seeds) and len(np.unique(seeds, axis=0)) == 5  # 5 points of x
-    centres, share = kmeans(key, x, 5, iters=10)
+    centres, share = jax.jit(kmeans, static_argnums=(2, 3))(key, x, 5, 10)
     plain_centres, plain_share = _lloyd(xs.astype(np.float64), seeds.astype(np.float64), 10)
     np.testing.assert_allclose(centres, plain_centres, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(share, plain_share, atol=1e-7)
@@ -38,10 +38,10 @@ def test_kmeans_plus_plus_seeds_far_apart():
     """On 4 tight clusters, the seeds' squared-distance draws land one in each cluster nearly always."""
     centres = np.array([[-4.0, 0], [4, 0], [0, 4], [0, -4]])
     x = jnp.asarray(np.repeat(centres, 50, 0) + 0.01 * np.random.default_rng(0).normal(size=(200, 2)), jnp.float32)
-    hits = [len({int(np.argmin(((centres - s) ** 2).sum(1))) for s in np.asarray(seed_centres(
-        jax.random.PRNGKey(k), x, 4))}) for k in range(20)]
+    seeds = np.asarray(jax.jit(jax.vmap(lambda k: seed_centres(jax.random.PRNGKey(k), x, 4)))(jnp.arange(20)))
+    hits = [len({int(np.argmin(((centres - s) ** 2).sum(1))) for s in one}) for one in seeds]
     assert np.mean(np.array(hits) == 4) >= 0.9, hits  # a seeded cluster is drawn again at odds of about 0.01^2 / 4^2
-    found, share = kmeans(jax.random.PRNGKey(0), x, 4)
+    found, share = jax.jit(kmeans, static_argnums=2)(jax.random.PRNGKey(0), x, 4)
     order = np.argsort(np.asarray(found) @ np.array([1.0, 0.1]))
     np.testing.assert_allclose(np.asarray(found)[order], centres[np.argsort(centres @ np.array([1.0, 0.1]))],
                                atol=0.01)
