@@ -36,8 +36,8 @@ from .targets import Target
 # on CPU JAX lowers its default threefry as a rolled while loop (about 25 small kernels per draw), Philox as one fused
 # kernel. Its key is two uint32 words like threefry's, so states, checkpoints and the evaluator keep their layout.
 PRNG = "philox4x32"
-CALIBRATION_SEED = 20171717
-KMEANS_SAMPLE = 2048  # real draws whose clusters place G's codes at the start (model.code_init = 'data')  # the noise of a data file's calibration draws (distgan.columns.decoder)
+CALIBRATION_SEED = 20171717  # the noise of a data file's calibration draws (distgan.columns.decoder)
+KMEANS_SAMPLE = 2048  # real draws whose clusters place G's codes at the start (model.code_init = 'data')
 
 
 def _schedule(kind: str, lr: float, total: int, cooldown: int = 0):
