@@ -1,4 +1,4 @@
-"""model.warp: the support's map to the whole line against closed forms (values, inverse, gradients, moments), and
+"""model.warp: the maps of edges and heavy tails against closed forms (values, inverse, gradients, moments), and
 the GAN working in the warped space while its samples and D's input stay in the target's units."""
 
 import math
@@ -17,6 +17,8 @@ from distgan.targets import parse
 LOGNORMAL = stats.lognorm(s=0.7, scale=math.exp(0.5))
 _lognormal_y = lambda x: np.log(np.expm1(x / LOGNORMAL.std()))  # noqa: E731
 _expect = lambda f: LOGNORMAL.expect(f, lb=0, ub=LOGNORMAL.isf(1e-15))  # noqa: E731  (a 1e-15 tail left out)
+T3 = stats.t(3, loc=0.5)  # heavy tails (infinite kurtosis): asinh((x - median) / std), std = sqrt(3)
+_t3_y = lambda x: np.arcsinh((x - 0.5) / math.sqrt(3))  # noqa: E731
 BOUNDED = {  # spec: (the plain map to the line, y's mean and std: closed forms, or scipy's quadrature)
     "uniform:low=-1,high=3": (lambda x: special.logit((x + 1) / 4), 0.0, math.pi / math.sqrt(3)),
     "beta:a=0.5,b=0.5": (special.logit, 0.0, math.sqrt(2 * special.polygamma(1, 0.5))),
@@ -24,6 +26,7 @@ BOUNDED = {  # spec: (the plain map to the line, y's mean and std: closed forms,
     "exponential:rate=2": (lambda x: np.log(np.expm1(2 * x)), 0.0, math.pi / math.sqrt(3)),
     "lognormal:mu=0.5,sigma=0.7": (_lognormal_y, _expect(_lognormal_y),
                                    math.sqrt(_expect(lambda x: _lognormal_y(x) ** 2) - _expect(_lognormal_y) ** 2)),
+    "student_t:df=3,loc=0.5": (_t3_y, 0.0, math.sqrt(T3.expect(lambda x: _t3_y(x) ** 2))),  # y symmetric about 0
 }
 
 
@@ -39,11 +42,12 @@ def test_the_map_is_the_closed_form_its_inverse_and_its_gradient(spec):
     np.testing.assert_allclose(w.from_free(y), x, rtol=1e-5, atol=1e-6)  # the inverse
     order = np.argsort(x[:, 0])
     assert np.all(np.diff(y[order, 0]) >= 0)  # increasing: ranks, hence KS, are the same in both spaces
-    # from_free's gradient: (b - a) sigmoid'(y), or w sigmoid(y) (softplus' = sigmoid)
+    # from_free's gradient: (b - a) sigmoid'(y), w sigmoid(y) (softplus' = sigmoid), or w cosh(y)
     ys = jnp.linspace(-6, 6, 25).reshape(-1, 1)
     grad = jax.vmap(jax.grad(lambda v: w.from_free(v.reshape(1, 1), jnp)[0, 0]))(ys[:, 0])
     a, b = w.low[0], w.high[0]
-    exact = (b - a) * special.expit(ys) * special.expit(-ys) if np.isfinite(b) else w.width[0] * special.expit(ys)
+    exact = (b - a) * special.expit(ys) * special.expit(-ys) if np.isfinite(b) else \
+        w.width[0] * special.expit(ys) if np.isfinite(a) else w.width[0] * np.cosh(ys)
     np.testing.assert_allclose(grad, exact[:, 0], rtol=1e-4, atol=1e-7)
 
 
@@ -66,11 +70,11 @@ def test_draws_on_an_edge_map_to_finite_values_and_one_edge_above():
 
 
 @pytest.mark.parametrize("spec", ["gaussian:mean=4,std=1.25", "mixture:weights=0.35,0.65;means=-2,2;stds=0.5,1",
-                                  "student_t:df=3", "ring"])
-def test_targets_open_on_both_sides_have_no_warp(spec):
+                                  "student_t:df=30", "laplace", "ring"])
+def test_targets_open_on_both_sides_with_light_tails_have_no_warp(spec):
     assert warp.of(parse(spec)) is None
     cfg = preset("default")
-    assert cfg.model.warp == "support" and GAN(cfg, parse(spec)).warp is None  # the same program as without
+    assert cfg.model.warp == "auto" and GAN(cfg, parse(spec)).warp is None  # the same program as without
 
 
 def test_a_warped_gan_samples_inside_the_support_and_d_judges_the_target_s_units():
@@ -105,8 +109,8 @@ def _short_run(kind: str, steps: int) -> np.ndarray:
 def test_a_short_warped_run_keeps_the_uniform_s_edges():
     """Without the warp G leaks mass past the edges, with it none; both near the target (a fair comparison)."""
     outside = {}
-    for kind in ("none", "support"):
+    for kind in ("none", "auto"):
         x = _short_run(kind, 300)
         outside[kind] = np.mean((x < 0) | (x > 1))
         assert stats.kstest(x, "uniform").statistic < 0.1
-    assert outside["support"] == 0 and outside["none"] > 0.002, outside
+    assert outside["auto"] == 0 and outside["none"] > 0.002, outside

@@ -77,7 +77,7 @@ class ModelConfig:
     code_init: str = "normal"
     """Where the codes start: 'normal' (places drawn from N(0, 1) in standard units, equal weights) or 'data' (the k-means centres of a real sample, weighted by their clusters' shares)."""
     warp: str = "none"
-    """'support': G and D work on the target's support mapped to the whole line (logit or log per bounded dimension, distgan.warp), G's samples mapped back; 'none': on the target's own values."""
+    """'auto': G and D work on the target's values mapped per dimension (a bounded support's logit or softplus^-1, heavy tails' asinh; distgan.warp), G's samples mapped back; 'none': on the values themselves."""
 
 
 @dataclass
@@ -182,7 +182,7 @@ CHOICES = {
     "model.d_input": ("sample", "batch", "pack"),
     "model.d_features": ("raw", "variances", "moments"),
     "model.code_weights": ("fixed", "learned"),
-    "model.warp": ("none", "support"),
+    "model.warp": ("none", "auto"),
     "model.code_init": ("normal", "data"),
     "train.loss": ("minimax", "nonsaturating", "wgan", "hinge", "lsgan"),
     "train.schedule": ("constant", "linear", "cosine", "wsd"),

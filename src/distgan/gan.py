@@ -75,8 +75,8 @@ class GAN:
         self.opt_D = adam(_schedule(schedule, t.d_lr, t.steps * t.d_steps, t.cooldown * t.d_steps))
         # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
         # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
-        # model.warp: G and D work on the support mapped to the whole line (y); None: on x itself
-        self.warp = warp.of(target) if m.warp == "support" else None
+        # model.warp: G and D work on y, the target's values mapped (distgan.warp); None: on the values themselves
+        self.warp = warp.of(target) if m.warp == "auto" else None
         self.shift, self.scale = 0.0, 1.0
         if m.standardize and target.name != "data":  # data files are standardised when they are read
             tm = target.moments()

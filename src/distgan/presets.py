@@ -25,7 +25,7 @@ def default() -> Config:
     m.codes, m.code_weights = 8, "learned"  # discrete codes, each with its own place, width and learned weight:
     # a continuous map of connected noise cannot make separate modes on its own
     m.standardize = True  # G and D in the target's standard units: one learning rate and R1 weight fit any scale
-    m.warp = "support"  # on a bounded support G and D work on its logit or log: G's samples keep its hard edges
+    m.warp = "auto"  # edges and heavy tails mapped away (logit, softplus^-1, asinh): G keeps a support's edges
     t.batch_size = 256  # each D step sees more of the tails, and G's last steps are less noisy
     t.torch_bce, t.r1 = False, 1.0  # BCE on logits; R1 on real data (Mescheder et al. 2018) keeps D smooth
     t.d_lr, t.g_lr, t.beta1, t.beta2 = 5e-4, 5e-4, 0.5, 0.9
