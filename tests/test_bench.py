@@ -164,11 +164,11 @@ def test_train_compare_stops_both_runs_on_ctrl_c(tmp_path):
         assert not (tmp_path / folder / "summary.json").exists(), folder
 
 
-# The suite's CI slice: the default on 2 of the suite's targets on the CI budget, 2 pooled evaluations per seed
+# The suite's CI slice: the default on 3 of the suite's targets on the CI budget, 2 pooled evaluations per seed
 # (benchmarks/suite.md, "The CI slice", has the figures). The bounds are gaps to that perfect generator, scored
-# the same way in the same run: about twice the gaps measured, far below what a broken default scores (the seed
-# preset, or a G that collapsed, scores 10 or more).
-CI_SLICE = {"gauss": (0.8, 1.2), "mix2": (5.0, 5.0)}  # target: the most its pooled median / p90 may exceed perfect
+# the same way in the same run: about twice the gaps measured or more, far below what a broken default scores
+# (the seed preset, or a G that collapsed, scores 10 or more; beta without the warp, 2.3 to 4.3).
+CI_SLICE = {"gauss": (0.8, 1.2), "mix2": (5.0, 5.0), "beta": (1.5, 2.0)}  # the most its median / p90 may exceed
 
 
 def test_the_suite_s_ci_slice_stays_near_a_perfect_generator(capsys, tmp_path):
@@ -177,7 +177,7 @@ def test_the_suite_s_ci_slice_stays_near_a_perfect_generator(capsys, tmp_path):
     out = capsys.readouterr().out
     rows = json.loads((tmp_path / "suite.json").read_text())["rows"]
     met = sum(not bench.suite_verdict(r) for r in rows.values())
-    assert "| target | KS median / p90 | perfect KS |" in out and f"{met}/2 targets meet the bar" in out
+    assert "| target | KS median / p90 | perfect KS |" in out and f"{met}/{len(CI_SLICE)} targets meet the bar" in out
     for name, (median_gap, p90_gap) in CI_SLICE.items():
         r, p = rows[name], rows[name]["pooled"]
         assert r["collapsed"] == r["diverged"] == r["non_finite"] == 0 and r["steps"] == STEPS
