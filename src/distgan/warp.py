@@ -62,7 +62,9 @@ class Warp:
         a, b = (xp.asarray(np.where(np.isfinite(v), v, 0), dtype=y.dtype) for v in (self.low, self.high))
         w = xp.asarray(self.width, dtype=y.dtype)
         lo, hi = np.isfinite(self.low), np.isfinite(self.high)
-        both = a + (b - a) * (0.5 + 0.5 * xp.tanh(0.5 * y))  # sigmoid, in functions NumPy has too
+        # sigmoid(y) = exp(-softplus(-y)), in functions NumPy has too: exact near 0 (where 0.5 + 0.5 tanh(y / 2)
+        # would step by float32's spacing at 0.5), and finite gradients for any y
+        both = a + (b - a) * xp.exp(-xp.logaddexp(0.0, -y))
         softplus = lambda v: xp.logaddexp(v, 0.0)  # noqa: E731
         open_ = y
         if self.tails is not None:
