@@ -63,7 +63,7 @@ def test_draws_on_an_edge_map_to_finite_values_and_one_edge_above():
     w = warp.of(parse("uniform:low=0,high=1"))
     assert np.all(np.isfinite(w.to_free(np.array([[0.0], [1.0]], np.float32))))
     assert np.all(np.isfinite(warp.of(parse("exponential:rate=1")).to_free(np.zeros((1, 1), np.float32))))
-    upper = warp.Warp(np.array([-np.inf]), np.array([2.0]), np.array([0.5]))  # only b: y = -softplus^-1((b - x) / w)
+    upper = warp.Warp(np.array([-np.inf]), np.array([2.0]), np.array([0.5]), np.array([False]), np.zeros(1))  # only b
     x = np.array([[1.5], [-3.0]], np.float32)
     np.testing.assert_allclose(upper.to_free(x), -np.log(np.expm1((2 - x) / 0.5)), rtol=1e-6)
     np.testing.assert_allclose(upper.from_free(upper.to_free(x)), x, rtol=1e-6)

@@ -79,8 +79,11 @@ class GAN:
         self.warp = warp.of(target) if m.warp == "auto" else None
         self.shift, self.scale = 0.0, 1.0
         if m.standardize and target.name != "data":  # data files are standardised when they are read
-            tm = target.moments()
-            mean, std = (tm["mean"], tm["std"]) if self.warp is None else self.warp.moments(target)
+            if self.warp is None:
+                tm = target.moments()
+                mean, std = tm["mean"], tm["std"]
+            else:
+                mean, std = self.warp.moments(target)
             ok = np.isfinite(mean) & np.isfinite(std) & (std > 0)  # Student-t, df <= 2: no std
             self.shift = jnp.asarray(np.where(ok, mean, 0.0).astype(np.float32))  # (dim,): a copy, no compile
             self.scale = jnp.asarray(np.where(ok, std, 1.0).astype(np.float32))  # (dim,)
@@ -122,8 +125,9 @@ class GAN:
         return self.shift + self.scale * y
 
     def fakes(self, params, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array | None]:
-        """n training samples of G (in its working space, as G) and their weights: with codes, a stratified batch (every code equally often)
-        weighted to stand for draws from the codes' probabilities (nets.code_weights); else weights None."""
+        """n training samples of G, in its working space (as G), and their weights: with codes, a stratified batch
+        (every code equally often) weighted to stand for draws from the codes' probabilities (nets.code_weights);
+        else weights None."""
         z = self.noise(key, n)
         if not self.cfg.model.codes:
             return self.G(params, z), None

@@ -15,8 +15,9 @@ Per dimension, with a and b the support's ends, c the target's median and w its 
 softplus^-1(u) = log(expm1(u)) is a log near the edge (the edge goes to -inf) and nearly u far from it, so a tail
 stays a tail of the same kind: the exponential maps to the logistic, as the uniform does under the logit. asinh is
 linear near c and a log far from it: a power-law tail (Student-t) becomes an exponential one. "Heavy" is an excess
-kurtosis above HEAVY (or none finite). Every map is strictly increasing, so a sample's ranks (and hence its KS distance to the target) are the same in
-either space. The same functions serve NumPy (the standardising moments) and JAX (the step): `xp` is the module.
+kurtosis above HEAVY (or none finite). Every map is strictly increasing, so a sample's ranks (and hence its KS
+distance to the target) are the same in either space. The same functions serve NumPy (the standardising moments)
+and JAX (the step): `xp` is the module.
 """
 
 from __future__ import annotations
@@ -37,39 +38,35 @@ SINH_MAX = 80.0  # |y| is clipped here before sinh, whose float32 range ends nea
 
 @dataclass(frozen=True, eq=False)
 class Warp:
-    """Per dimension (dim,): the support's ends (inf where open), w, and for open dimensions whether the tails are
-    mapped, about c."""
+    """Per dimension (dim,): the support's ends (inf where open), w, whether an open dimension's tails are mapped
+    (bool), and c."""
 
     low: np.ndarray
     high: np.ndarray
     width: np.ndarray
-    tails: np.ndarray | None = None  # bool (dim,); None: no dimension's
-    centre: np.ndarray | None = None
+    tails: np.ndarray
+    centre: np.ndarray
 
     def to_free(self, x, xp=np):
         """Samples in the target's units (n, dim) -> y (n, dim) on the whole line."""
-        a, b, w = (xp.asarray(v, dtype=x.dtype) for v in (self.low, self.high, self.width))
+        a, b, w, c = (xp.asarray(v, dtype=x.dtype) for v in (self.low, self.high, self.width, self.centre))
         lo, hi = np.isfinite(self.low), np.isfinite(self.high)
         u = xp.clip((x - xp.where(lo & hi, a, 0)) / xp.where(lo & hi, b - a, 1), EDGE, 1 - EDGE)
         below = _softplus_inv(xp.maximum((x - xp.where(lo, a, 0)) / w, EDGE), xp)
         above = -_softplus_inv(xp.maximum((xp.where(hi, b, 0) - x) / w, EDGE), xp)
-        if self.tails is not None:
-            x = xp.where(self.tails, xp.arcsinh((x - xp.asarray(self.centre, dtype=x.dtype)) / w), x)
-        return xp.where(lo & hi, xp.log(u) - xp.log1p(-u), xp.where(lo, below, xp.where(hi, above, x)))
+        open_ = xp.where(self.tails, xp.arcsinh((x - c) / w), x)
+        return xp.where(lo & hi, xp.log(u) - xp.log1p(-u), xp.where(lo, below, xp.where(hi, above, open_)))
 
     def from_free(self, y, xp=np):
         """y (n, dim) -> samples in the target's units (n, dim), inside the support."""
         a, b = (xp.asarray(np.where(np.isfinite(v), v, 0), dtype=y.dtype) for v in (self.low, self.high))
-        w = xp.asarray(self.width, dtype=y.dtype)
+        w, c = (xp.asarray(v, dtype=y.dtype) for v in (self.width, self.centre))
         lo, hi = np.isfinite(self.low), np.isfinite(self.high)
         # sigmoid(y) = exp(-softplus(-y)), in functions NumPy has too: exact near 0 (where 0.5 + 0.5 tanh(y / 2)
         # would step by float32's spacing at 0.5), and finite gradients for any y
         both = a + (b - a) * xp.exp(-xp.logaddexp(0.0, -y))
         softplus = lambda v: xp.logaddexp(v, 0.0)  # noqa: E731
-        open_ = y
-        if self.tails is not None:
-            c = xp.asarray(self.centre, dtype=y.dtype)
-            open_ = xp.where(self.tails, c + w * xp.sinh(xp.clip(y, -SINH_MAX, SINH_MAX)), y)
+        open_ = xp.where(self.tails, c + w * xp.sinh(xp.clip(y, -SINH_MAX, SINH_MAX)), y)
         return xp.where(lo & hi, both, xp.where(lo, a + w * softplus(y), xp.where(hi, b - w * softplus(-y), open_)))
 
     def moments(self, target) -> tuple[np.ndarray, np.ndarray]:
@@ -97,6 +94,4 @@ def of(target) -> Warp | None:
         return None
     width = np.atleast_1d(np.asarray(target.dist.std(), dtype=np.float64))
     width = np.where(np.isfinite(width) & (width > 0), width, 1.0)
-    if not tails.any():
-        return Warp(low, high, width)
     return Warp(low, high, width, tails, np.atleast_1d(np.asarray(target.dist.median(), dtype=np.float64)))
