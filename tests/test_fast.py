@@ -89,11 +89,18 @@ def test_fit_sorted_between_programs_equals_fit_in_one(monkeypatch, dim):
         assert "callback" not in program.lower(*args).as_text()
 
 
-def test_materialize_is_the_identity_on_noise():
+def test_materialize_is_the_identity_on_every_finite_value():
+    """Noise, and real draws of any size (a data file's column may be in the billions): the same bits, signs of
+    zero included."""
     u = jax.random.uniform(jax.random.PRNGKey(0), (100_000,))
     z = jax.random.normal(jax.random.PRNGKey(1), (100_000,)) * 1e3
-    edges = jnp.array([0.0, -0.0, np.nextafter(np.float32(1), np.float32(0)), 2.0**30 - 64, -(2.0**30 - 64)], jnp.float32)
-    for x in (u, z, edges):
+    big = jnp.exp(jax.random.uniform(jax.random.PRNGKey(2), (100_000,), minval=-87.0, maxval=88.0)) * \
+        jnp.sign(jax.random.normal(jax.random.PRNGKey(3), (100_000,)))  # magnitudes from 1e-38 to 1e38
+    f32 = np.finfo(np.float32)
+    edges = jnp.array([0.0, -0.0, np.nextafter(np.float32(1), np.float32(0)), 2.0**30, -(2.0**31), f32.max, -f32.max,
+                       f32.tiny, f32.smallest_subnormal, -f32.smallest_subnormal], jnp.float32)
+    for x in (u, z, big, edges):
+        np.testing.assert_array_equal(np.signbit(jax.jit(fast.materialize)(x)), np.signbit(x))
         np.testing.assert_array_equal(np.asarray(jax.jit(fast.materialize)(x)), np.asarray(x))
 
 

@@ -6,7 +6,8 @@ turned off, for such a measurement or to rule it out, by naming it in DISTGAN_PL
 TRICKS) before distgan is imported.
 
     elu, sigmoid   the seed's activations from one range-reduced exp, not two transcendental calls (CPU)
-    materialize    keeps G's noise in memory rather than recomputing it once per hidden unit (XLA fusion)
+    materialize    keeps G's noise and the real batch in memory rather than recomputing each draw once per hidden
+                   unit of the first layer it feeds (XLA fusion)
     sort           NumPy's sort on a CPU (XLA's CPU sort is a comparator loop): in the evaluator between two compiled
                    programs (sort_between), elsewhere called back from inside one (sort)
     blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
@@ -131,12 +132,13 @@ def sigmoid(x: jax.Array) -> jax.Array:
 # --- materialize ---------------------------------------------------------------------------------------------------
 
 def materialize(z: jax.Array) -> jax.Array:
-    """z itself, for |z| < 2^30 (G's noise: uniform or normal draws).
+    """z itself, for every finite z (G's noise, a batch of real draws).
 
-    rem(z, 2^30) == z exactly there, but XLA counts a remainder as expensive and so keeps z in memory; fused into
-    G's first layer (an outer product) instead, each random number would be recomputed once per hidden unit.
+    rem(z, inf) == z exactly there, but XLA counts a remainder as expensive and so keeps z in memory. Fused into the
+    first layer of a net on a 1-D input (an outer product) instead, each draw, with the hash and the transforms that
+    made it, would be recomputed once per hidden unit, and compiled once more into every fusion that reads it.
     """
-    return jax.lax.rem(z, float(2**30)) if on("materialize") else z
+    return jax.lax.rem(z, jnp.array(jnp.inf, z.dtype)) if on("materialize") else z
 
 
 # --- sort ------------------------------------------------------------------------------------------------------------

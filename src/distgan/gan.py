@@ -241,7 +241,7 @@ class GAN:
         lr = self.lr_scale(state)  # Adam's update is proportional to its learning rate: scaling it scales the rate
         for i in range(t.d_steps):
             kr, kz, kp = jax.random.split(jax.random.fold_in(key, i), 3)
-            real = self.target.sample(kr, B)  # (B, dim)
+            real = fast.materialize(self.target.sample(kr, B))  # (B, dim), drawn once (fast.materialize)
             fake, weights = jax.lax.stop_gradient(self.fakes(G, kz, B))  # (B, dim), D's step leaves G alone
             grads, (d_real, d_fake, d_real_out, d_fake_out) = jax.grad(self._d_objective, has_aux=True)(
                 D, self.to_free(real), fake, kp, weights)
