@@ -43,7 +43,7 @@ def mixture1d() -> Config:
     cfg.preset = "mixture1d"
     cfg.model.d_hidden = 128  # a D wide enough to resolve each narrow mode's shape
     cfg.model.code_init = "data"  # codes start at k-means centres of real draws, weighted by their shares
-    cfg.train.batch_size = 1024  # each D step sees every mode's shape in more detail (4x the default's step cost)
+    cfg.train.batch_size = 1024  # each D step sees every mode's shape in more detail (four times the default's batch)
     return cfg
 
 
