@@ -96,11 +96,11 @@ KS_BOUND, W1_BOUND = 1.5, 1.5
 
 
 
-def test_mixture1d_is_the_default_with_a_wider_d_codes_on_the_modes_and_a_larger_batch():
+def test_mixture1d_is_the_default_with_a_wider_d_four_codes_on_the_modes_and_a_larger_batch():
     default, modes = presets.default(), presets.mixture1d()
     differ = {(s, f.name) for s in ("target", "model", "train", "eval", "report")
               for f in dataclasses.fields(getattr(default, s))
               if getattr(getattr(default, s), f.name) != getattr(getattr(modes, s), f.name)}
-    assert differ == {("model", "d_hidden"), ("model", "code_init"), ("train", "batch_size")}
-    assert (modes.preset, modes.model.d_hidden, modes.model.code_init, modes.train.batch_size) == \
-        ("mixture1d", 128, "data", 1024)
+    assert differ == {("model", "d_hidden"), ("model", "codes"), ("model", "code_init"), ("train", "batch_size")}
+    assert (modes.preset, modes.model.d_hidden, modes.model.codes, modes.model.code_init, modes.train.batch_size) == \
+        ("mixture1d", 128, 4, "data", 1024)

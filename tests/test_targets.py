@@ -27,6 +27,18 @@ def test_sampler_matches_exact_distribution(spec):
     assert np.trapezoid(t.pdf(grid), grid) == pytest.approx(1, abs=2e-3)
 
 
+@pytest.mark.parametrize("spec", ["gaussian:mean=4,std=1.25", "beta:a=0.5,b=0.5", "student_t:df=3",
+                                  "mixture:weights=0.2,0.5,0.3;means=-3,0,3;stds=0.3,0.6,0.4", "ring"])
+def test_numpy_draws_follow_the_sampler_s_law(spec):
+    """Target.draws (scipy's or the mixture's own NumPy draws; JAX's sampler for the rest) against the JAX sampler:
+    the same law, per dimension."""
+    t = parse(spec)
+    a, b = t.draws(N, seed=1), np.asarray(t.sample(KEY, N), np.float64)
+    assert a.shape == b.shape == (N, t.dim)
+    for j in range(t.dim):
+        assert stats.ks_2samp(a[:, j], b[:, j]).pvalue > 0.01
+
+
 def test_mixture_sampler_matches_its_cdf():
     t = parse("mixture:weights=0.3,0.7;means=-2,3;stds=0.5,1")
     w, mu, sd = t.components

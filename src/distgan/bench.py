@@ -13,9 +13,10 @@ real and generated samples were drawn), so each seed's final generator is also e
 fresh draws, and the pooled ratios are printed beside what a perfect generator scores: pairs of independent real
 samples, as many as the pooled evaluations, against the same floor.
 
-`bench suite`: one preset (the default) on a fixed suite of targets with several modes, hard edges, heavy tails and
-2-D mixtures (SUITE), each target's seeds trained at once, every final generator evaluated `evals` more times and
-pooled beside a perfect generator as above, and each target checked against the suite's bar (`suite_verdict`).
+`bench suite`: a fixed suite of targets with several modes, hard edges, heavy tails and 2-D mixtures (SUITE), each
+from the preset `train` picks for it (presets.choose) or a named one, each target's seeds trained at once, every
+final generator evaluated `evals` more times and pooled beside a perfect generator as above, and each target checked
+against the suite's bar (`suite_verdict`).
 """
 
 from __future__ import annotations

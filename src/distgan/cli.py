@@ -25,7 +25,7 @@ from .metrics import Evaluator, noise_floor
 from .page import REPORT, open_run, real_sample, rebuild
 from .report import evaluate_run, last_logs, saved_first_steps
 from .runs import load, load_config, run_folder
-from .targets import DESCRIPTIONS, TARGETS, example
+from .targets import DESCRIPTIONS, TARGETS, example, parse
 from .train import Interrupted, train
 
 # config fields and arguments the library names in its errors -> the flag that sets them here
@@ -42,7 +42,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_training_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", help="start from a preset (see `distgan presets`); default: 'default'")
+    p.add_argument("--preset", help="start from a preset (see `distgan presets`); default: 'auto', the preset that "
+                   "suits the target")
     p.add_argument("--config", help="TOML file overriding the preset's fields ([train] steps = 5000, ...)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="override one field, e.g. --set train.d_lr=1e-3 (repeatable)")
@@ -114,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = bench.add_parser("suite", help="train the default on a fixed suite of targets, many seeds each; the fit "
                          "beside a perfect generator's, per target")
     p.add_argument("--targets", default=",".join(SUITE), help=f"comma-separated, of: {', '.join(SUITE)} (default: all)")
-    p.add_argument("--preset", default="default", help="the preset to train (default: default)")
+    p.add_argument("--preset", default=presets.AUTO,
+                   help="the preset to train (default: auto, the preset `train` chooses for each target)")
     p.add_argument("--json", help="also write the rows to this JSON file")
     _bench_flags(p, "target", seeds=16, evals=8, steps="training steps, or 'auto' (default: the preset's)")
     p = sub.add_parser("sweep", help="train every point of a grid or random search, many seeds each, as trials on Ray")
@@ -126,14 +128,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args) -> Config:
-    """preset -> config file -> --set -> shortcut flags, each overriding the last; then validated."""
-    name = args.preset
-    if name is None and args.config:
+    """preset -> config file -> --set -> shortcut flags, each overriding the last; then validated. Without a preset
+    (or with 'auto') the preset is chosen from the target (presets.choose)."""
+    name = _named_preset(args)
+    auto = name in (None, presets.AUTO)
+    cfg = _overridden(presets.get("default" if auto else name), args)
+    if auto and not cfg.target.data:  # a data file starts from the default (presets.choose)
+        chosen = presets.choose(make_target(cfg.target))
+        if chosen != cfg.preset:
+            cfg = _overridden(presets.get(chosen), args)
+    return config.validate(cfg)
+
+
+def _named_preset(args) -> str | None:
+    """The preset named by --preset, else by the config file, else None."""
+    if args.preset is None and args.config:
         try:
-            name = tomllib.loads(Path(args.config).read_text()).get("preset")
+            return tomllib.loads(Path(args.config).read_text()).get("preset")
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-            name = None  # apply_toml below reports the file's problem
-    cfg = presets.get(name or "default")
+            return None  # apply_toml reports the file's problem
+    return args.preset
+
+
+def _overridden(cfg: Config, args) -> Config:
+    """cfg with the config file, --set and the shortcut flags applied, in that order."""
     if args.config:
         config.apply_toml(cfg, args.config)
     _apply_sets(cfg, args.set)
@@ -144,7 +162,7 @@ def config_from_args(args) -> Config:
             config.set_field(cfg, key, getattr(args, flag))
     if args.tensorboard:
         cfg.report.tensorboard = True
-    return config.validate(cfg)
+    return cfg
 
 
 def _apply_sets(cfg: Config, items: list[str]) -> None:
@@ -238,6 +256,8 @@ def comparison(cfg: Config, name: str) -> Config:
 
 def cmd_train(args) -> int:
     cfg = config_for_resume(args) if args.resume else config_from_args(args)
+    if not args.resume and not args.quiet and _named_preset(args) in (None, presets.AUTO) and cfg.preset != "default":
+        print(f"preset {cfg.preset}: the target has several modes (--preset default starts from the default)")
     select(args.device)
     use_compile_cache()
     with contextlib.ExitStack() as claims:  # each run releases its folder as it ends; these, if it never starts
@@ -309,7 +329,10 @@ BENCH_CHUNK = 500  # steps per compiled chunk (the results do not depend on it)
 
 
 def _bench_config(preset: str, args, spec: str | None, steps) -> Config:
-    """A bench run's config: the preset, bench's W1 floor, --set, the target and steps, the seeds as replicates."""
+    """A bench run's config: the preset ('auto': chosen for the target), bench's W1 floor, --set, the target and
+    steps, the seeds as replicates."""
+    if preset == presets.AUTO:
+        preset = presets.choose(parse(spec or presets.get("default").target.spec))
     cfg = presets.get(preset)
     cfg.eval.floor_draws = FLOOR_DRAWS
     _apply_sets(cfg, args.set)
@@ -370,7 +393,9 @@ def cmd_bench_suite(args) -> int:
     select(args.device)
     first = configs[names[0]]
     steps = f"auto steps (at most {first.train.steps})" if first.train.auto_steps else f"{first.train.steps} steps"
-    print(f"bench suite: preset {args.preset}{''.join(' --set ' + s for s in args.set)}, {steps}, seeds "
+    chosen = ", ".join(f"{n} {c.preset}" for n, c in configs.items()) if args.preset == presets.AUTO else ""
+    print(f"bench suite: preset {args.preset}{f' ({chosen})' if chosen else ''}"
+          f"{''.join(' --set ' + s for s in args.set)}, {steps}, seeds "
           f"{args.seed}..{args.seed + args.seeds - 1} per target, {args.evals} pooled evaluations per seed of "
           f"{first.eval.n_samples} samples against fresh real ones, beside a perfect generator (pairs of real samples)")
     print("\n".join(format_suite({})))
@@ -475,6 +500,8 @@ def cmd_animate(args) -> int:
 
 
 def cmd_presets(args) -> int:
+    print(f"{presets.AUTO:10s} what `train` starts from when no preset is named: mixture1d for a built-in 1-D target "
+          "with several modes, else default")
     for name, doc in presets.describe():
         print(f"{name:10s} {doc}")
     return 0

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from . import peaks
 from .config import Config, ConfigError
+
+AUTO = "auto"  # the command line's preset when none is named: one of the presets, chosen from the target (choose)
+CHOOSE_DRAWS = 20_000
 
 
 def seed() -> Config:
@@ -35,7 +41,7 @@ def default() -> Config:
 
 
 def mixture1d() -> Config:
-    """1-D targets with several modes: the default with a 128-wide D, codes started on the modes, batch 1,024.
+    """1-D targets with several modes: the default with a 128-wide D, 4 codes started on the modes, batch 1,024.
 
     benchmarks/suite.md ("Several modes: D's width and the batch") has its figures on the suite's mixtures.
     """
@@ -43,6 +49,7 @@ def mixture1d() -> Config:
     cfg.preset = "mixture1d"
     cfg.model.d_hidden = 128  # a D wide enough to resolve each narrow mode's shape
     cfg.model.code_init = "data"  # codes start at k-means centres of real draws, weighted by their shares
+    cfg.model.codes = 4  # fewer codes than the default's 8: fewer of them share a mode, whose width they must agree on
     cfg.train.batch_size = 1024  # each D step sees every mode's shape in more detail (four times the default's batch)
     return cfg
 
@@ -74,6 +81,17 @@ def get(name: str) -> Config:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}, expected one of {', '.join(PRESETS)}", "preset")
     return PRESETS[name]()
+
+
+def choose(target) -> str:
+    """The preset for a target when none is named ('auto'): mixture1d for a built-in 1-D target whose real sample
+    has several modes (distgan.peaks), else default. A data file's columns reach G as normal scores (the quantile
+    encoding), one mode each, so a data file starts from the default."""
+    if target.dim != 1 or target.data is not None:
+        return "default"
+    with np.errstate(all="ignore"):  # extreme parameters: draws past float's range are left out by peaks
+        x = target.draws(CHOOSE_DRAWS)[:, 0]
+    return "mixture1d" if peaks.count_modes(x) > 1 else "default"
 
 
 def describe() -> list[tuple[str, str]]:

@@ -68,6 +68,20 @@ class Target:
             x = np.asarray(self.reference(jax.random.key(12345), 1_000_000), dtype=np.float64)
         return {"mean": x.mean(0), "std": x.std(0), "skew": stats.skew(x, axis=0), "kurt": stats.kurtosis(x, axis=0)}
 
+    def draws(self, n: int, seed: int = 0) -> np.ndarray:
+        """n real values as NumPy (n, dim): from the exact law where it is known (scipy's, a mixture's components),
+        so that nothing is compiled, else the JAX sampler; a data file's training rows (n ignored)."""
+        rng = np.random.default_rng(seed)
+        if self.train_data is not None:
+            return np.asarray(self.train_data)
+        if self.dist is not None:
+            return np.asarray(self.dist.rvs(size=n, random_state=rng), np.float64).reshape(n, 1)
+        if self.components is not None:
+            w, mu, sd = self.components
+            c = rng.choice(len(w), n, p=w)
+            return mu[c] + sd[c, None] * rng.standard_normal((n, self.dim))
+        return np.asarray(self.sample(jax.random.key(seed), n), np.float64)
+
     def reference(self, key: jax.Array, n: int) -> jax.Array:
         """A real sample of n points for metrics: fresh draws, or the held-out rows of a data file."""
         if self.data is None:
