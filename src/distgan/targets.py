@@ -69,11 +69,9 @@ class Target:
         return {"mean": x.mean(0), "std": x.std(0), "skew": stats.skew(x, axis=0), "kurt": stats.kurtosis(x, axis=0)}
 
     def draws(self, n: int, seed: int = 0) -> np.ndarray:
-        """n real values as NumPy (n, dim): from the exact law where it is known (scipy's, a mixture's components),
-        so that nothing is compiled, else the JAX sampler; a data file's training rows (n ignored)."""
+        """n draws of the sampler's law as NumPy (n, dim): from the exact law where it is known (scipy's, a
+        mixture's components), so that nothing is compiled, else from the JAX sampler."""
         rng = np.random.default_rng(seed)
-        if self.train_data is not None:
-            return np.asarray(self.train_data)
         if self.dist is not None:
             return np.asarray(self.dist.rvs(size=n, random_state=rng), np.float64).reshape(n, 1)
         if self.components is not None:
