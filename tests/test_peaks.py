@@ -6,6 +6,7 @@ import pytest
 
 from distgan import peaks, presets
 from distgan.bench import SUITE
+from distgan.config import ConfigError
 from distgan.targets import parse
 
 SPECS = [*(SUITE[k] for k in ("gauss", "mix2", "mix3", "uniform", "beta", "expon", "lognorm", "t3")),
@@ -62,3 +63,8 @@ def test_a_config_file_s_preset_is_kept(tmp_path):
     (tmp_path / "c.toml").write_text('preset = "default"\n[target]\nspec = "mixture:means=-3,3;stds=0.3,0.3"\n')
     cfg = cli.config_from_args(cli.build_parser().parse_args(["train", "--config", str(tmp_path / "c.toml")]))
     assert cfg.preset == "default" and cfg.target.spec.startswith("mixture")
+
+
+def test_auto_is_no_config_of_its_own():
+    with pytest.raises(ConfigError, match=r"presets.choose\(target\)"):
+        presets.get("auto")

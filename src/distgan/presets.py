@@ -78,6 +78,8 @@ PRESETS = {"seed": seed, "default": default, "mixture1d": mixture1d, "mixture2d"
 
 def get(name: str) -> Config:
     """A fresh Config for a preset name, or a one-line error listing the presets."""
+    if name == AUTO:
+        raise ConfigError(f"preset {AUTO!r} is chosen from a target: presets.choose(target) names it", "preset")
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}, expected one of {', '.join(PRESETS)}", "preset")
     return PRESETS[name]()
