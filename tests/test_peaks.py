@@ -42,7 +42,9 @@ def test_modes_of_counts_tops_that_stand_apart():
 def test_the_preset_chosen_for_each_target():
     chosen = {name: presets.choose(parse(spec)) for name, spec in SUITE.items()}
     several = {"mix2", "mix3", "beta"}  # beta(0.5, 0.5): a U, its two modes at the edges
-    assert chosen == {name: "mixture1d" if name in several else "default" for name in SUITE}
+    assert chosen == {name: "mixture1d" if name in several else "mixture2d" if name in ("ring", "grid") else "default"
+                      for name in SUITE}
+    assert presets.choose(parse("moons")) == presets.choose(parse("spiral")) == "default"  # 2-D, no components
 
 
 @pytest.mark.parametrize("argv, preset, batch", [
@@ -50,6 +52,7 @@ def test_the_preset_chosen_for_each_target():
     (["--target", SUITE["mix3"], "--preset", "auto", "--set", "train.batch_size=512"], "mixture1d", 512),
     (["--target", SUITE["mix3"], "--preset", "default"], "default", 256),  # a preset named is kept
     (["--target", SUITE["t3"]], "default", 256),
+    (["--target", "grid"], "mixture2d", 128),
     ([], "default", 256),  # the default's own target, the seed's Gaussian
 ])
 def test_train_starts_from_the_preset_chosen_for_its_target_and_applies_the_flags_on_it(argv, preset, batch):

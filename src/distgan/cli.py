@@ -501,7 +501,7 @@ def cmd_animate(args) -> int:
 
 def cmd_presets(args) -> int:
     print(f"{presets.AUTO:10s} what `train` starts from when no preset is named: mixture1d for a built-in 1-D target "
-          "with several modes, else default")
+          "with several modes, mixture2d for the ring and the grid, else default")
     for name, doc in presets.describe():
         print(f"{name:10s} {doc}")
     return 0

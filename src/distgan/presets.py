@@ -87,9 +87,14 @@ def get(name: str) -> Config:
 
 def choose(target) -> str:
     """The preset for a target when none is named ('auto'): mixture1d for a built-in 1-D target whose real sample
-    has several modes (distgan.peaks), else default. A data file's columns reach G as normal scores (the quantile
-    encoding), one mode each, so a data file starts from the default."""
-    if target.dim != 1 or target.data is not None:
+    has several modes (distgan.peaks), mixture2d for a built-in 2-D mixture of several components (the ring, the
+    grid), else default. A data file's columns reach G as normal scores (the quantile encoding), one mode each, so a
+    data file starts from the default."""
+    if target.data is not None:
+        return "default"
+    if target.dim == 2 and target.components is not None and len(target.components[0]) > 1:
+        return "mixture2d"
+    if target.dim != 1:
         return "default"
     with np.errstate(all="ignore"):  # extreme parameters: draws past float's range are left out by peaks
         x = target.draws(CHOOSE_DRAWS)[:, 0]
