@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--presets", default="default,seed", help="comma-separated presets to compare (default: default,seed)")
     p.add_argument("--target", help="target spec (default: each preset's, N(4, 1.25))")
     _bench_flags(p, "preset", seeds=64, evals=32, steps="training steps for every preset (default: the first preset's)")
-    p = bench.add_parser("suite", help="train the default on a fixed suite of targets, many seeds each; the fit "
-                         "beside a perfect generator's, per target")
+    p = bench.add_parser("suite", help="train each target's preset (as `train` picks it) on a fixed suite of "
+                         "targets, many seeds each; the fit beside a perfect generator's, per target")
     p.add_argument("--targets", default=",".join(SUITE), help=f"comma-separated, of: {', '.join(SUITE)} (default: all)")
     p.add_argument("--preset", default=presets.AUTO,
                    help="the preset to train (default: auto, the preset `train` chooses for each target)")
