@@ -18,6 +18,7 @@ from pathlib import Path
 
 import distgan
 from distgan.config import set_field
+from distgan.targets import parse
 
 # (modes, high quality %, reverse KL); None where the paper gives no number. PacGAN: Lin et al., NeurIPS 2018,
 # Table 1 (best variant per target); VEEGAN: Srivastava et al., NeurIPS 2017, Table 1.
@@ -30,7 +31,7 @@ STEPS = {"ring": 15000, "grid": 25000}  # measured: the grid needs longer to thi
 
 
 def run_target(name: str, args) -> dict:
-    cfg = distgan.preset(args.preset)
+    cfg = distgan.preset(args.preset, parse(name))  # mixture2d: a code per component of the target
     cfg.target.spec = name
     cfg.train.replicates, cfg.train.seed = args.seeds, args.seed
     cfg.train.steps = args.steps or STEPS.get(name, cfg.train.steps)

@@ -54,6 +54,8 @@ def test_toml_and_set_override_the_same_fields(tmp_path):
     ("model.g_act", "elu,swish", "model.g_act", "elu"),
     ("target.holdout", "1.5", "target.holdout", "[0, 1)"),
     ("train.ema_warmup_k", "1", "train.ema_warmup_k", "> 1"),
+    ("train.code_energy", "1", "train.code_energy", "needs codes"),  # the seed's G has no codes
+    ("train.code_energy", "-1", "train.code_energy", ">= 0"),
 ])
 def test_out_of_range_values_fail_validation_naming_the_field(key, value, field, words):
     cfg = presets.get("seed")

@@ -12,7 +12,7 @@ from distgan.targets import parse
 CASES = [
     {"train.loss": "minimax"},
     {"train.loss": "nonsaturating", "train.torch_bce": False, "train.r1": 1.0},
-    {"train.loss": "wgan", "train.gp": 10.0, "model.d_input": "sample"},
+    {"train.loss": "wgan", "train.gp": 10.0, "model.d_input": "sample", "model.codes": 2, "train.code_energy": 1.0},
     {"train.loss": "hinge", "model.d_input": "pack", "model.pack": 4},
     {"train.loss": "lsgan", "model.noise": "normal", "model.noise_dim": 3},
     {"model.d_features": "raw", "train.schedule": "cosine"},

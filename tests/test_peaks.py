@@ -47,18 +47,27 @@ def test_the_preset_chosen_for_each_target():
     assert presets.choose(parse("moons")) == presets.choose(parse("spiral")) == "default"  # 2-D, no components
 
 
-@pytest.mark.parametrize("argv, preset, batch", [
-    (["--target", SUITE["mix3"]], "mixture1d", 1024),  # no preset named: chosen from the target
-    (["--target", SUITE["mix3"], "--preset", "auto", "--set", "train.batch_size=512"], "mixture1d", 512),
-    (["--target", SUITE["mix3"], "--preset", "default"], "default", 256),  # a preset named is kept
-    (["--target", SUITE["t3"]], "default", 256),
-    (["--target", "grid"], "mixture2d", 128),
-    ([], "default", 256),  # the default's own target, the seed's Gaussian
+@pytest.mark.parametrize("argv, preset, batch, codes", [
+    (["--target", SUITE["mix3"]], "mixture1d", 1024, 4),  # no preset named: chosen from the target
+    (["--target", SUITE["mix3"], "--preset", "auto", "--set", "train.batch_size=512"], "mixture1d", 512, 4),
+    (["--target", SUITE["mix3"], "--preset", "default"], "default", 256, 8),  # a preset named is kept
+    (["--target", SUITE["t3"]], "default", 256, 8),
+    (["--target", "grid"], "mixture2d", 128, 25),  # mixture2d: a code per component of the target
+    (["--target", "ring:modes=5", "--preset", "mixture2d"], "mixture2d", 128, 5),
+    (["--target", "grid", "--set", "model.codes=30"], "mixture2d", 128, 30),  # --set applies on the fitted preset
+    ([], "default", 256, 8),  # the default's own target, the seed's Gaussian
 ])
-def test_train_starts_from_the_preset_chosen_for_its_target_and_applies_the_flags_on_it(argv, preset, batch):
+def test_train_starts_from_the_preset_chosen_for_its_target_and_applies_the_flags_on_it(argv, preset, batch, codes):
     from distgan import cli
     cfg = cli.config_from_args(cli.build_parser().parse_args(["train", *argv]))
-    assert (cfg.preset, cfg.train.batch_size) == (preset, batch)
+    assert (cfg.preset, cfg.train.batch_size, cfg.model.codes) == (preset, batch, codes)
+
+
+def test_bench_fits_mixture2d_to_each_target():
+    from distgan import cli
+    args = cli.build_parser().parse_args(["bench", "suite"])
+    assert cli._bench_config("auto", args, "grid", None).model.codes == 25
+    assert cli._bench_config("mixture2d", args, None, None).model.codes == 8  # the preset's own target, the ring
 
 
 def test_a_config_file_s_preset_is_kept(tmp_path):

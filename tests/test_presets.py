@@ -104,3 +104,15 @@ def test_mixture1d_is_the_default_with_a_wider_d_four_codes_on_the_modes_and_a_l
     assert differ == {("model", "d_hidden"), ("model", "codes"), ("model", "code_init"), ("train", "batch_size")}
     assert (modes.preset, modes.model.d_hidden, modes.model.codes, modes.model.code_init, modes.train.batch_size) == \
         ("mixture1d", 128, 4, "data", 1024)
+
+
+@pytest.mark.parametrize("spec, codes, weights", [
+    (None, 8, "fixed"),  # no target: the preset's own, the ring
+    ("ring", 8, "fixed"), ("ring:modes=5", 5, "fixed"), ("grid", 25, "fixed"), ("grid:side=3", 9, "fixed"),
+    ("moons", 8, "learned"),  # no components to count or weigh
+])
+def test_mixture2d_is_fitted_to_the_components_of_its_target(spec, codes, weights):
+    from distgan.targets import parse
+    cfg = presets.get("mixture2d", parse(spec) if spec else None)
+    assert (cfg.model.codes, cfg.model.code_weights, cfg.model.code_init) == (codes, weights, "data")
+    assert cfg.train.code_energy > 0 and validate(cfg) is cfg

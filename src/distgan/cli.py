@@ -133,10 +133,12 @@ def config_from_args(args) -> Config:
     name = _named_preset(args)
     auto = name in (None, presets.AUTO)
     cfg = _overridden(presets.get("default" if auto else name), args)
-    if auto and not cfg.target.data:  # a data file starts from the default (presets.choose)
-        chosen = presets.choose(make_target(cfg.target))
-        if chosen != cfg.preset:
-            cfg = _overridden(presets.get(chosen), args)
+    if auto:  # a data file starts from the default (presets.choose)
+        name = "default" if cfg.target.data else presets.choose(make_target(cfg.target))
+    if name in presets.FITTED:  # the preset depends on the target: fitted to it, then overridden as before
+        cfg = _overridden(presets.get(name, make_target(cfg.target)), args)
+    elif name != cfg.preset:
+        cfg = _overridden(presets.get(name), args)
     return config.validate(cfg)
 
 
@@ -331,9 +333,10 @@ BENCH_CHUNK = 500  # steps per compiled chunk (the results do not depend on it)
 def _bench_config(preset: str, args, spec: str | None, steps) -> Config:
     """A bench run's config: the preset ('auto': chosen for the target), bench's W1 floor, --set, the target and
     steps, the seeds as replicates."""
+    target = parse(spec or presets.get("default" if preset == presets.AUTO else preset).target.spec)
     if preset == presets.AUTO:
-        preset = presets.choose(parse(spec or presets.get("default").target.spec))
-    cfg = presets.get(preset)
+        preset = presets.choose(target)
+    cfg = presets.get(preset, target)
     cfg.eval.floor_draws = FLOOR_DRAWS
     _apply_sets(cfg, args.set)
     if spec is not None:

@@ -76,6 +76,8 @@ class ModelConfig:
     """Each code's initial output scale (its output is loc_c + scale_c * net(z, c), loc_c drawn from N(0, 1))."""
     code_init: str = "normal"
     """Where the codes start: 'normal' (places drawn from N(0, 1) in standard units, equal weights) or 'data' (the k-means centres of a real sample, weighted by their clusters' shares)."""
+    code_restarts: int = 1
+    """With code_init 'data': k-means runs from different seeds, of which the one whose clusters are tightest places the codes."""
     warp: str = "none"
     """'auto': G and D work on the target's values mapped per dimension (a bounded support's logit or softplus^-1, heavy tails' asinh; distgan.warp), G's samples mapped back; 'none': on the values themselves."""
 
@@ -118,6 +120,8 @@ class TrainConfig:
     """For schedule 'wsd': the last steps, over which the learning rate falls linearly to 0."""
     code_lr_scale: float = 1.0
     """G's code locations, log-scales and logits (model.codes) learn at this multiple of g_lr."""
+    code_energy: float = 0.0
+    """Weight of G's per-code energy distance (losses.code_energy_gap): each code's samples against the real samples nearest its place, a pull towards their law at any scale, beside D's; 0 turns it off. Needs model.codes."""
     d_steps: int = 1
     """D updates per step (the 'k' of Goodfellow et al. 2014)."""
     g_steps: int = 1
@@ -188,12 +192,12 @@ CHOICES = {
     "train.schedule": ("constant", "linear", "cosine", "wsd"),
 }
 ACTIVATIONS = ("elu", "sigmoid", "relu", "leaky_relu", "tanh")
-POSITIVE = ("model.noise_dim", "model.code_scale", "model.g_hidden", "model.d_hidden", "model.pack", "train.steps",
+POSITIVE = ("model.noise_dim", "model.code_scale", "model.code_restarts", "model.g_hidden", "model.d_hidden", "model.pack", "train.steps",
             "train.batch_size", "train.d_lr", "train.g_lr", "train.code_lr_scale", "train.d_steps", "train.g_steps",
             "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples", "eval.floor_draws",
             "train.auto_every", "train.auto_draws", "train.auto_cooldown")
-NON_NEGATIVE = ("model.codes", "train.cooldown", "train.r1", "train.gp", "train.seed", "train.checkpoint_every",
-                "train.auto_margin", "train.patience", "train.min_steps", "report.frames")
+NON_NEGATIVE = ("model.codes", "train.code_energy", "train.cooldown", "train.r1", "train.gp", "train.seed",
+                "train.checkpoint_every", "train.auto_margin", "train.patience", "train.min_steps", "report.frames")
 UNIT = ("train.beta1", "train.beta2", "train.ema")  # in [0, 1)
 # `train.steps = "auto"` (TOML, --set, --steps auto): auto_steps on, with this budget (benchmarks/suite.md: the
 # 25-mode grid needed 25,000 steps under mixture2d; the cooldown is about as long as the constant phase)
@@ -331,6 +335,8 @@ def validate(cfg: Config) -> Config:
     m = cfg.model
     if m.d_input == "pack" and cfg.train.batch_size % m.pack:
         raise ConfigError(f"batch_size {cfg.train.batch_size} is not a multiple of pack {m.pack}", "model.pack")
+    if cfg.train.code_energy > 0 and not m.codes:
+        raise ConfigError("the per-code energy distance needs codes (model.codes > 0)", "train.code_energy")
     if cfg.train.batch_size < 2 and m.d_input == "batch" and m.d_features != "raw":
         raise ConfigError("the batch features need at least 2 samples", "train.batch_size")
     if not 0 <= cfg.report.frame_replicate < cfg.train.replicates:

@@ -18,7 +18,7 @@ import optax
 
 from . import fast, losses, warp
 from .config import Config
-from .kmeans import kmeans
+from .kmeans import kmeans_best
 from .nets import (
     acts,
     code_weights,
@@ -37,6 +37,7 @@ from .targets import Target
 # kernel. Its key is two uint32 words like threefry's, so states, checkpoints and the evaluator keep their layout.
 PRNG = "philox4x32"
 CALIBRATION_SEED = 20171717  # the noise of a data file's calibration draws (distgan.columns.decoder)
+ENERGY_REALS = 1  # real samples per G step for the per-code energy distance (train.code_energy), in batches, twice
 KMEANS_SAMPLE = 2048  # real draws whose clusters place G's codes at the start (model.code_init = 'data')
 
 
@@ -190,8 +191,8 @@ class GAN:
                 G["logits"] = jnp.zeros((m.codes,))
             if m.codes and m.code_init == "data":  # or at the clusters of a real sample, weighted by their shares
                 real = self.target.sample(jax.random.fold_in(kG, 2), KMEANS_SAMPLE)
-                G["loc"], share = kmeans(jax.random.fold_in(kG, 3), (self.to_free(real) - self.shift) / self.scale,
-                                         m.codes)
+                G["loc"], share = kmeans_best(jax.random.fold_in(kG, 3),
+                                              (self.to_free(real) - self.shift) / self.scale, m.codes, m.code_restarts)
                 if "logits" in G:
                     G["logits"] = jnp.log(jnp.maximum(share, 1.0 / KMEANS_SAMPLE))
         state = {"G": G, "D": D, "opt_G": self.opt_G.init(G), "opt_D": self.opt_D.init(D), "key": key,
@@ -229,8 +230,17 @@ class GAN:
         return total, (real_err, fake_err, jax.nn.sigmoid(r).mean(), jax.nn.sigmoid(f).mean())
 
     def _g_objective(self, G, D, key):
-        x, weights = self.fakes(G, key, self.cfg.train.batch_size)
-        return losses.g_loss(self.cfg.train.loss, self._D_free(D, x), self.cfg.train.torch_bce, weights), x
+        t = self.cfg.train
+        kz, kr = jax.random.split(key) if t.code_energy > 0 else (key, None)
+        x, weights = self.fakes(G, kz, t.batch_size)
+        err = losses.g_loss(t.loss, self._D_free(D, x), t.torch_bce, weights)
+        if t.code_energy > 0:  # two real samples of ENERGY_REALS batches, in standard units as the codes' places
+            std = lambda y: (y - self.shift) / self.scale  # noqa: E731
+            real, spread = (std(self.to_free(fast.materialize(self.target.sample(k, ENERGY_REALS * t.batch_size))))
+                            for k in jax.random.split(kr))
+            err = err + t.code_energy * losses.code_energy_gap(
+                G["loc"], std(x), stratified_codes(t.batch_size, self.cfg.model.codes), real, spread)
+        return err, x
 
     def step(self, state: dict) -> tuple[dict, dict]:
         """One training step: d_steps D updates, then g_steps G updates (the seed's loop body)."""

@@ -41,3 +41,15 @@ def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 25) -> tuple[jax.A
 
     centres = jax.lax.fori_loop(0, iters, step, seed_centres(key, x, k))
     return centres, assign(centres).mean(0)
+
+
+def kmeans_best(key: jax.Array, x: jax.Array, k: int, restarts: int) -> tuple[jax.Array, jax.Array]:
+    """The k-means run (kmeans) of least within-cluster squared distance over `restarts` runs: the first from `key`
+    itself (one restart is kmeans(key, ...) exactly), the others from keys folded from it. -> centres, shares"""
+    if restarts == 1:
+        return kmeans(key, x, k)
+    keys = jnp.stack([key] + [jax.random.fold_in(key, r) for r in range(1, restarts)])
+    centres, shares = jax.vmap(lambda kr: kmeans(kr, x, k))(keys)
+    spread = jax.vmap(lambda c: _sq_dists(x, c).min(1).sum())(centres)
+    best = spread.argmin()
+    return centres[best], shares[best]

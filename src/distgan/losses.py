@@ -67,6 +67,49 @@ def g_loss(loss: str, fake: jax.Array, torch: bool = False, fake_weights: jax.Ar
     raise ValueError(f"unknown loss {loss!r}")
 
 
+def _distances(x: jax.Array, y: jax.Array) -> jax.Array:
+    """Euclidean distances (n, m) between the rows of x (n, dim) and y (m, dim); differentiable where they meet."""
+    return jnp.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) + 1e-20)
+
+
+def _mean_over(d: jax.Array, group_x: jax.Array, group_y: jax.Array, k: int, same: bool = False) -> tuple:
+    """Each group's mean of d (n, m) over the pairs (i, j) with group_x[i] = group_y[j] (and i != j when `same`: d
+    between a sample and itself). -> means (k,), pair counts (k,)"""
+    x, y = jax.nn.one_hot(group_x, k), jax.nn.one_hot(group_y, k)  # (n, k), (m, k)
+    if same:
+        d = d * (1.0 - jnp.eye(d.shape[0]))
+        pairs = x.sum(0) * (x.sum(0) - 1)
+    else:
+        pairs = x.sum(0) * y.sum(0)
+    return jnp.einsum("nk,nm,mk->k", x, d, y) / jnp.maximum(pairs, 1), pairs
+
+
+def code_energy_gap(loc: jax.Array, fake: jax.Array, code: jax.Array, real: jax.Array, spread: jax.Array) -> jax.Array:
+    """The energy distance between each code's samples and the real samples nearest its place, in units of those
+    real samples' own mean distance; averaged over the codes.
+
+    For code c with G's samples F, real samples R (of `real`) and S (of `spread`, a second real sample), all nearest
+    c's place: (2 E|F - R| - E|F - F'|) / E|S - S'| - 1, each mean over distinct pairs. The energy distance 2 E|F - R|
+    - E|F - F'| - E|R - R'| (Szekely and Rizzo 2013) is 0 only for equal laws; E|R - R'| is estimated from S alone,
+    which also sets the unit. Every part is an unbiased mean over independent samples, so no shape is rewarded for
+    its batch statistics varying less: what the term pulls towards is the real law itself, whatever D can resolve.
+    A code with no sample of R near it, or fewer than two of S or of its own, is left out.
+
+    loc (codes, dim): the codes' places; fake (n, dim) with code (n,): G's samples and their codes; real (m, dim) and
+    spread (m', dim): real samples; all in the same units. The real samples carry no gradient. -> ()
+    """
+    k = loc.shape[0]
+    loc, real, spread = (jax.lax.stop_gradient(a) for a in (loc, real, spread))
+    nearest = lambda x: ((x[:, None, :] - loc[None]) ** 2).sum(-1).argmin(1)  # noqa: E731
+    near_r, near_s = nearest(real), nearest(spread)
+    fr, n_fr = _mean_over(_distances(fake, real), code, near_r, k)
+    ff, n_ff = _mean_over(_distances(fake, fake), code, code, k, same=True)
+    ss, n_ss = _mean_over(_distances(spread, spread), near_s, near_s, k, same=True)
+    used = (n_ff >= 2) & (n_fr >= 1) & (n_ss >= 2)  # two samples of its own and of S (2 pairs), one of R
+    gap = (2 * fr - ff) / jnp.where(used, ss, 1.0) - 1
+    return jnp.where(used, gap, 0.0).sum() / jnp.maximum(used.sum(), 1)
+
+
 def r1_penalty(d_sum, x: jax.Array, group) -> jax.Array:
     """R1 (Mescheder et al. 2018): E ||grad_x D(x)||^2 over real D inputs; the caller weights it by gamma / 2."""
     g = group(jax.grad(d_sum)(x))  # (n_inputs, input size)

@@ -54,10 +54,14 @@ def mixture1d() -> Config:
     return cfg
 
 
-def mixture2d() -> Config:
-    """2-D mixtures (ring, grid): per-sample D, normal noise, 128-wide ReLU nets, non-saturating loss, R1, EMA.
+def mixture2d(target=None) -> Config:
+    """2-D mixtures (ring, grid): a code per component pulled to its component's law, per-sample D, 128-wide ReLU nets.
 
-    benchmarks/modes2d.md has its figures on the ring and the grid beside the published ones.
+    Each code starts on a k-means cluster of real draws and is pulled towards the real samples nearest it by an
+    energy distance (train.code_energy) beside D's loss: D sees where the mass is, the energy distance what each
+    mode looks like at scales finer than D resolves. benchmarks/suite.md ("The ring and the grid") and
+    benchmarks/modes2d.md have the figures. Fitted to a target: one code per component of its mixture, with equal
+    probabilities where the components weigh the same, else learned ones; without a target, the ring's.
     """
     cfg = Config(preset="mixture2d")
     cfg.target.spec = "ring"
@@ -65,6 +69,10 @@ def mixture2d() -> Config:
     m.noise, m.noise_dim, m.d_input = "normal", 2, "sample"
     m.g_hidden, m.g_act = 128, "relu,relu,relu"
     m.d_hidden, m.d_act = 128, "leaky_relu,leaky_relu,leaky_relu"
+    m.codes = _components(target)  # a code for each mode: separate modes, no bridges between them
+    m.code_init, m.code_restarts = "data", 8  # on the modes from the start: the tightest of 8 k-means runs
+    m.code_weights = "fixed" if _equal_weights(target) else "learned"  # components that weigh the same: exact
+    t.code_energy = 1.0  # each code's shape, which a D that is smooth at the scale of the modes cannot see
     t.steps, t.batch_size, t.loss, t.torch_bce = 15000, 128, "nonsaturating", False
     t.d_lr = t.g_lr = 1e-3
     t.beta1, t.beta2 = 0.5, 0.99
@@ -73,16 +81,35 @@ def mixture2d() -> Config:
     return cfg
 
 
+def _components(target) -> int:
+    """How many components a built-in mixture has (the codes mixture2d gives it); 8 (the ring's) for any other
+    target or none."""
+    return len(target.components[0]) if target is not None and target.components is not None else 8
+
+
+def _equal_weights(target) -> bool:
+    """Whether a built-in mixture's components weigh the same (the ring's and the grid's do, and no target is the
+    ring); False for a target that is no built-in mixture."""
+    if target is None or target.components is None:
+        return target is None
+    w = np.asarray(target.components[0], float)
+    return bool(np.allclose(w, w[0]))
+
+
 PRESETS = {"seed": seed, "default": default, "mixture1d": mixture1d, "mixture2d": mixture2d}
 
 
-def get(name: str) -> Config:
-    """A fresh Config for a preset name, or a one-line error listing the presets."""
+FITTED = ("mixture2d",)  # presets whose config depends on the target they train on (get's `target`)
+
+
+def get(name: str, target=None) -> Config:
+    """A fresh Config for a preset name, fitted to `target` (a Target) where the preset depends on it (FITTED), or a
+    one-line error listing the presets."""
     if name == AUTO:
         raise ConfigError(f"preset {AUTO!r} is chosen from a target: presets.choose(target) names it", "preset")
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}, expected one of {', '.join(PRESETS)}", "preset")
-    return PRESETS[name]()
+    return PRESETS[name](target) if name in FITTED and target is not None else PRESETS[name]()
 
 
 def choose(target) -> str:
