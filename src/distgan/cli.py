@@ -133,10 +133,12 @@ def config_from_args(args) -> Config:
     name = _named_preset(args)
     auto = name in (None, presets.AUTO)
     cfg = _overridden(presets.get("default" if auto else name), args)
+    target = None
     if auto:  # a data file starts from the default (presets.choose)
-        name = "default" if cfg.target.data else presets.choose(make_target(cfg.target))
+        target = None if cfg.target.data else make_target(cfg.target)
+        name = "default" if target is None else presets.choose(target)
     if name in presets.FITTED:  # the preset depends on the target: fitted to it, then overridden as before
-        cfg = _overridden(presets.get(name, make_target(cfg.target)), args)
+        cfg = _overridden(presets.get(name, make_target(cfg.target) if target is None else target), args)
     elif name != cfg.preset:
         cfg = _overridden(presets.get(name), args)
     return config.validate(cfg)

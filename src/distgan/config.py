@@ -192,10 +192,10 @@ CHOICES = {
     "train.schedule": ("constant", "linear", "cosine", "wsd"),
 }
 ACTIVATIONS = ("elu", "sigmoid", "relu", "leaky_relu", "tanh")
-POSITIVE = ("model.noise_dim", "model.code_scale", "model.code_restarts", "model.g_hidden", "model.d_hidden", "model.pack", "train.steps",
-            "train.batch_size", "train.d_lr", "train.g_lr", "train.code_lr_scale", "train.d_steps", "train.g_steps",
-            "train.replicates", "train.log_every", "train.eval_every", "eval.n_samples", "eval.floor_draws",
-            "train.auto_every", "train.auto_draws", "train.auto_cooldown")
+POSITIVE = ("model.noise_dim", "model.code_scale", "model.code_restarts", "model.g_hidden", "model.d_hidden",
+            "model.pack", "train.steps", "train.batch_size", "train.d_lr", "train.g_lr", "train.code_lr_scale",
+            "train.d_steps", "train.g_steps", "train.replicates", "train.log_every", "train.eval_every",
+            "eval.n_samples", "eval.floor_draws", "train.auto_every", "train.auto_draws", "train.auto_cooldown")
 NON_NEGATIVE = ("model.codes", "train.code_energy", "train.cooldown", "train.r1", "train.gp", "train.seed",
                 "train.checkpoint_every", "train.auto_margin", "train.patience", "train.min_steps", "report.frames")
 UNIT = ("train.beta1", "train.beta2", "train.ema")  # in [0, 1)

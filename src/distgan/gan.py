@@ -37,7 +37,6 @@ from .targets import Target
 # kernel. Its key is two uint32 words like threefry's, so states, checkpoints and the evaluator keep their layout.
 PRNG = "philox4x32"
 CALIBRATION_SEED = 20171717  # the noise of a data file's calibration draws (distgan.columns.decoder)
-ENERGY_REALS = 1  # real samples per G step for the per-code energy distance (train.code_energy), in batches, twice
 KMEANS_SAMPLE = 2048  # real draws whose clusters place G's codes at the start (model.code_init = 'data')
 
 
@@ -234,9 +233,9 @@ class GAN:
         kz, kr = jax.random.split(key) if t.code_energy > 0 else (key, None)
         x, weights = self.fakes(G, kz, t.batch_size)
         err = losses.g_loss(t.loss, self._D_free(D, x), t.torch_bce, weights)
-        if t.code_energy > 0:  # two real samples of ENERGY_REALS batches, in standard units as the codes' places
+        if t.code_energy > 0:  # two real batches of its own, in standard units as the codes' places are
             std = lambda y: (y - self.shift) / self.scale  # noqa: E731
-            real, spread = (std(self.to_free(fast.materialize(self.target.sample(k, ENERGY_REALS * t.batch_size))))
+            real, spread = (std(self.to_free(fast.materialize(self.target.sample(k, t.batch_size))))
                             for k in jax.random.split(kr))
             err = err + t.code_energy * losses.code_energy_gap(
                 G["loc"], std(x), stratified_codes(t.batch_size, self.cfg.model.codes), real, spread)

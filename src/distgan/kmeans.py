@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 
-def _sq_dists(x: jax.Array, centres: jax.Array) -> jax.Array:
+def sq_dists(x: jax.Array, centres: jax.Array) -> jax.Array:
     """(n, dim), (k, dim) -> squared distances (n, k)."""
     return ((x[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
 
@@ -20,7 +20,7 @@ def seed_centres(key: jax.Array, x: jax.Array, k: int) -> jax.Array:
     centres = jnp.zeros((k, x.shape[1]), x.dtype).at[0].set(x[jax.random.randint(k0, (), 0, n)])
 
     def pick(i, centres):
-        d2 = jnp.where(jnp.arange(k)[None, :] < i, _sq_dists(x, centres), jnp.inf).min(1)
+        d2 = jnp.where(jnp.arange(k)[None, :] < i, sq_dists(x, centres), jnp.inf).min(1)
         p = d2 / jnp.maximum(d2.sum(), 1e-30)
         return centres.at[i].set(x[jax.random.choice(jax.random.fold_in(key, i), n, p=p)])
 
@@ -32,7 +32,7 @@ def kmeans(key: jax.Array, x: jax.Array, k: int, iters: int = 25) -> tuple[jax.A
     (a centre left with no point stays where it is, share 0)."""
 
     def assign(centres):
-        return jax.nn.one_hot(_sq_dists(x, centres).argmin(1), k, dtype=x.dtype)  # (n, k)
+        return jax.nn.one_hot(sq_dists(x, centres).argmin(1), k, dtype=x.dtype)  # (n, k)
 
     def step(_, centres):
         member = assign(centres)
@@ -50,6 +50,6 @@ def kmeans_best(key: jax.Array, x: jax.Array, k: int, restarts: int) -> tuple[ja
         return kmeans(key, x, k)
     keys = jnp.stack([key] + [jax.random.fold_in(key, r) for r in range(1, restarts)])
     centres, shares = jax.vmap(lambda kr: kmeans(kr, x, k))(keys)
-    spread = jax.vmap(lambda c: _sq_dists(x, c).min(1).sum())(centres)
+    spread = jax.vmap(lambda c: sq_dists(x, c).min(1).sum())(centres)
     best = spread.argmin()
     return centres[best], shares[best]

@@ -1,4 +1,4 @@
-"""GAN objectives on D's logits, and the gradient penalties. Each returns means over D's outputs."""
+"""GAN objectives on D's logits, the gradient penalties, and G's per-code energy distance."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+
+from .kmeans import sq_dists
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -69,7 +71,7 @@ def g_loss(loss: str, fake: jax.Array, torch: bool = False, fake_weights: jax.Ar
 
 def _distances(x: jax.Array, y: jax.Array) -> jax.Array:
     """Euclidean distances (n, m) between the rows of x (n, dim) and y (m, dim); differentiable where they meet."""
-    return jnp.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) + 1e-20)
+    return jnp.sqrt(sq_dists(x, y) + 1e-20)
 
 
 def _mean_over(d: jax.Array, group_x: jax.Array, group_y: jax.Array, k: int, same: bool = False) -> tuple:
@@ -100,8 +102,7 @@ def code_energy_gap(loc: jax.Array, fake: jax.Array, code: jax.Array, real: jax.
     """
     k = loc.shape[0]
     loc, real, spread = (jax.lax.stop_gradient(a) for a in (loc, real, spread))
-    nearest = lambda x: ((x[:, None, :] - loc[None]) ** 2).sum(-1).argmin(1)  # noqa: E731
-    near_r, near_s = nearest(real), nearest(spread)
+    near_r, near_s = sq_dists(real, loc).argmin(1), sq_dists(spread, loc).argmin(1)
     fr, n_fr = _mean_over(_distances(fake, real), code, near_r, k)
     ff, n_ff = _mean_over(_distances(fake, fake), code, code, k, same=True)
     ss, n_ss = _mean_over(_distances(spread, spread), near_s, near_s, k, same=True)

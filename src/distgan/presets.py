@@ -88,10 +88,12 @@ def _components(target) -> int:
 
 
 def _equal_weights(target) -> bool:
-    """Whether a built-in mixture's components weigh the same (the ring's and the grid's do, and no target is the
+    """Whether a built-in mixture's components weigh the same (the ring's and the grid's do; no target is the
     ring); False for a target that is no built-in mixture."""
-    if target is None or target.components is None:
-        return target is None
+    if target is None:
+        return True
+    if target.components is None:
+        return False
     w = np.asarray(target.components[0], float)
     return bool(np.allclose(w, w[0]))
 
