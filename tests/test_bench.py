@@ -48,9 +48,11 @@ def test_fit_table_is_the_distribution_over_seeds():
 
 # The CI budget of every bench run below, in process or not: the default (and the seed preset) on the seed's target
 # with these seeds, steps (one chunk: bench's chunks are of BENCH_CHUNK steps) and samples compile the same programs,
-# so each test after the first loads them from the session's compilation cache instead of compiling its own
+# so each test after the first loads them from the session's compilation cache instead of compiling its own; no
+# animation frames (nothing here looks at them)
 SEEDS, STEPS, SAMPLES = 4, 500, 2000
-BUDGET = ["--seeds", str(SEEDS), "--steps", str(STEPS), "--set", f"eval.n_samples={SAMPLES}", "--evals", "2"]
+BUDGET = ["--seeds", str(SEEDS), "--steps", str(STEPS), "--set", f"eval.n_samples={SAMPLES}", "--evals", "2", "--set",
+          "report.frames=0"]
 
 
 def test_pooled_evaluations_and_the_perfect_generator(tmp_path):
@@ -58,7 +60,7 @@ def test_pooled_evaluations_and_the_perfect_generator(tmp_path):
     Smirnov's law (the exact floor's own law), so its p90 / median is that law's 0.9 / 0.5 quantile ratio."""
     cfg = distgan.preset("default")  # the CI budget's bench config (BUDGET): the programs of the tests below
     cfg.train.steps, cfg.train.replicates, cfg.train.log_every, cfg.train.eval_every = STEPS, SEEDS, STEPS, STEPS
-    cfg.eval.n_samples, cfg.eval.floor_draws = SAMPLES, bench.FLOOR_DRAWS
+    cfg.eval.n_samples, cfg.eval.floor_draws, cfg.report.frames = SAMPLES, bench.FLOOR_DRAWS, 0
     run = distgan.train(cfg, tmp_path / "r", echo=None, plots=False)
     p = bench.pooled(run, 2)
     floor = metrics.noise_floor(run.target, SAMPLES, bench.FLOOR_DRAWS)

@@ -10,8 +10,8 @@ from distgan.config import ConfigError, TargetConfig
 from distgan.data import load_data_target, read_columns, split, write_samples
 
 TINY = ["--steps", "20", "--set", "train.log_every=10", "--set", "eval.n_samples=200", "--set", "eval.floor_draws=5",
-        "--set", "model.g_hidden=8", "--set", "model.d_hidden=8", "--set", "train.batch_size=20", "--quiet",
-        "--no-plots"]
+        "--set", "model.g_hidden=8", "--set", "model.d_hidden=8", "--set", "train.batch_size=20", "--set",
+        "report.frames=0", "--quiet", "--no-plots"]
 
 
 def _table(n=200, seed=0):

@@ -69,7 +69,7 @@ def test_train_sample_reload_and_plot_in_5d(tmp_path):
     cfg.target.data = str(tmp_path / "x.npy")
     cfg.train.steps, cfg.train.replicates, cfg.train.log_every = 100, 2, 50
     cfg.model.g_hidden = cfg.model.d_hidden = 16
-    cfg.eval.n_samples, cfg.eval.floor_draws = 500, 10
+    cfg.eval.n_samples, cfg.eval.floor_draws, cfg.report.frames = 500, 10, 0
     run = distgan.train(cfg, out=tmp_path / "r", echo=None, plots=True)
     rep = run.summary["replicates"][1]
     assert len(rep["ks"]) == dim and np.isfinite(rep["sw1"]) and np.isfinite(rep["corr_ratio"])
@@ -88,7 +88,7 @@ def test_fit_report_shows_joint_and_modes_lines(tmp_path):
     cfg.target.spec = "ring"
     cfg.train.steps, cfg.train.replicates, cfg.train.log_every = 60, 2, 30
     cfg.model.g_hidden = cfg.model.d_hidden = 16
-    cfg.eval.n_samples, cfg.eval.floor_draws = 500, 10
+    cfg.eval.n_samples, cfg.eval.floor_draws, cfg.report.frames = 500, 10, 0
     run = distgan.train(cfg, out=tmp_path / "r", echo=None, plots=True)
     text = "\n".join(format_fit(run.summary) + format_table(run.summary))
     assert "sliced W1" in text and "correlation error" in text and "of 8 captured" in text

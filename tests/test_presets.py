@@ -71,7 +71,7 @@ def ci_fits(tmp_path_factory):
         cfg = presets.get(name)
         cfg.train.steps, cfg.train.replicates, cfg.train.seed = CI_STEPS, CI_SEEDS, 0
         cfg.train.log_every, cfg.train.eval_every = CI_CHUNK, CI_STEPS
-        cfg.eval.n_samples = 4000
+        cfg.eval.n_samples, cfg.report.frames = 4000, 0
         out[name] = _fit(cfg, tmp, name)
     return out
 

@@ -142,7 +142,7 @@ def test_chi2_of_level_counts_against_scipy():
 # --- files: a small table trains with the defaults, text comes back as text ---------------------------------------
 
 QUICK = ["--steps", "100", "--set", "train.log_every=50", "--set", "eval.n_samples=500", "--set", "eval.floor_draws=5",
-         "--quiet", "--no-plots"]
+         "--set", "report.frames=0", "--quiet", "--no-plots"]
 
 
 def _table(path, n, seed=0):
