@@ -107,7 +107,7 @@ def init_states(gan: GAN, seed: int, replicates: int) -> dict:
 
 
 # the chunk of steps as train runs it: the GAN, n and parts fixed (static), the states' buffers reused (donated)
-run_chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1)
+run_chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1, compiler_options=fast.MANY_SHOT)
 
 
 class Engine:

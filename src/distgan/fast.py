@@ -11,7 +11,7 @@ TRICKS) before distgan is imported.
     sort           NumPy's sort on a CPU (XLA's CPU sort is a comparator loop): in the evaluator between two compiled
                    programs (sort_between), elsewhere called back from inside one (sort)
     blocks         replicates run the training chunk in cache-sized blocks on a CPU (distgan.engine)
-    one_shot       programs run a few times a run compile at LLVM's O1, not XLA's default O2 (ONE_SHOT)
+    one_shot       programs run a few times a run compile at LLVM's O1, not XLA's default level 3 (ONE_SHOT)
     gc_freeze      the objects of the imports leave the cyclic garbage collector's walks (freeze_imports)
     threefry       JAX's threefry hash lowered unrolled on a CPU too, not as a rolled loop (unrolled_threefry)
 """
@@ -42,10 +42,13 @@ def on(name: str) -> bool:
 
 
 # Compiler options for the programs that run a few times a run (initialisers, evaluation, noise floor, sampling):
-# LLVM's O1 compiles faster than XLA's default O2, and on a CPU compiling takes more of a short run than these
-# programs' running does. The training chunk, run thousands of times, keeps O2, which makes a faster step.
-# Plain: XLA's default options. Either way the same numbers (tests/test_engine.py checks the initial states).
+# LLVM's O1 compiles faster than XLA's default level (3), and on a CPU compiling takes more of a short run than these
+# programs' running does. Plain: XLA's default options. Either way the same numbers (tests/test_engine.py checks the
+# initial states).
 ONE_SHOT = {"xla_backend_optimization_level": 1} if on("one_shot") else {}
+# The training chunk, run thousands of times, compiles at XLA's default level, which makes a faster step; stated, so
+# that the chunk is the same program in a process whose XLA_FLAGS lower the default (the test suite's do).
+MANY_SHOT = {"xla_backend_optimization_level": 3}
 
 
 def freeze_imports() -> None:
