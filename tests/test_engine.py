@@ -1,6 +1,7 @@
 """The engine: batched replicates equal the same seeds trained alone, blocks and the split over devices change no
 replicate, seeding, the memory check against a real allocation, and K too large for memory."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -18,6 +19,7 @@ from distgan.cli import main
 from distgan.data import make_target
 from distgan.engine import init_states, run_chunk, run_steps
 from distgan.gan import GAN
+from distgan.targets import parse
 
 STEPS = 200
 SRC = str(Path(distgan.__file__).parents[1])
@@ -97,6 +99,31 @@ def test_blocks_and_the_split_over_devices_equal_all_at_once(monkeypatch):
     assert len(split["G"][0]["w"].devices()) == 2
     _close(jax.device_get(split), together, "split over 2 devices, blocks of 2")
     assert np.abs(together["G"][1]["w"][0] - together["G"][1]["w"][1]).max() > 1e-2  # blocks kept their seeds
+
+
+def test_gans_of_one_config_and_spec_share_their_traced_and_compiled_programs(caplog):
+    """A second GAN of an equal config on the same built-in spec is equal to the first (a hash key of JAX's caches):
+    engine.run_chunk's program for it is neither traced nor lowered again. Another config, another spec or a target
+    made by hand give a GAN equal only to itself."""
+    import logging
+
+    made = lambda cfg=None, spec="gaussian": GAN(cfg or distgan.preset("seed"), parse(spec))  # noqa: E731
+    a, b = made(), made()
+    assert a == b and hash(a) == hash(b)
+    other = distgan.preset("seed")
+    other.train.d_lr *= 2
+    by_hand = dataclasses.replace(parse("gaussian"), key=None)
+    assert made(other) != a and made(spec="gaussian:mean=1") != a
+    assert GAN(distgan.preset("seed"), by_hand) != GAN(distgan.preset("seed"), by_hand)
+    shapes = jax.eval_shape(init_states, a, 0, 2)
+    run_chunk.lower(a, shapes, 7, 1)
+    caplog.clear()
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING, logger="jax"):
+        run_chunk.lower(b, shapes, 7, 1)
+        traced = [r.getMessage() for r in caplog.records if "run_steps" in r.getMessage()]
+        assert traced == []
+        run_chunk.lower(made(other), shapes, 7, 1)
+        assert any("run_steps" in r.getMessage() for r in caplog.records)  # the other config: traced
 
 
 def test_replicate_block():

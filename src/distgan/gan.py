@@ -69,9 +69,9 @@ class GAN:
         schedule = "constant" if t.auto_steps else t.schedule  # auto steps: the cooldown is in the state (lr_scale)
         self.opt_G = adam(_schedule(schedule, t.g_lr, t.steps * t.g_steps, t.cooldown * t.g_steps))
         if m.codes and t.code_lr_scale != 1:  # the codes' places, widths and weights: a faster learning rate
-            fast = lambda G: {k: jax.tree.map(lambda _, k=k: k in ("loc", "log_scale", "logits"), v)  # noqa: E731
-                              for k, v in G.items()}
-            self.opt_G = optax.chain(self.opt_G, optax.masked(optax.scale(t.code_lr_scale), fast))
+            faster = lambda G: {k: jax.tree.map(lambda _, k=k: k in ("loc", "log_scale", "logits"), v)  # noqa: E731
+                                for k, v in G.items()}
+            self.opt_G = optax.chain(self.opt_G, optax.masked(optax.scale(t.code_lr_scale), faster))
         self.opt_D = adam(_schedule(schedule, t.d_lr, t.steps * t.d_steps, t.cooldown * t.d_steps))
         # model.standardize: the nets work in the target's units (mean 0, std 1), so one learning rate and one
         # R1 weight fit targets of any location and scale; shift and scale are the target's exact moments
@@ -87,6 +87,18 @@ class GAN:
             ok = np.isfinite(mean) & np.isfinite(std) & (std > 0)  # Student-t, df <= 2: no std
             self.shift = jnp.asarray(np.where(ok, mean, 0.0).astype(np.float32))  # (dim,): a copy, no compile
             self.scale = jnp.asarray(np.where(ok, std, 1.0).astype(np.float32))  # (dim,)
+        # what the GAN is made of: its config, the spec of a built-in target, and the speed tricks in use (identity
+        # for a data file's target or a target made by hand)
+        self._made_of = None if target.key is None else (repr(cfg), target.key, tuple(sorted(fast.PLAIN)))
+
+    def __eq__(self, other) -> bool:
+        """GANs made of equal configs on the same built-in target are equal: as the static argument of a compiled
+        function (engine.run_chunk, engine.init_states), a program JAX traced and compiled for one serves the other
+        from its in-memory caches, not traced again and read back from the compilation cache."""
+        return self is other or (isinstance(other, GAN) and self._made_of is not None and self._made_of == other._made_of)
+
+    def __hash__(self) -> int:
+        return id(self) if self._made_of is None else hash(self._made_of)
 
     def working_set(self) -> int:
         """Rough bytes one replicate's step touches: G's and D's weights with their gradients, Adam moments and G's

@@ -41,6 +41,7 @@ class Target:
     decode: Callable | None = field(default=None, repr=False)  # data files: G's output (and ref) -> typed, standard units
     exact: Callable | None = field(default=None, repr=False)  # data files: values in the data's units made exact
     calibrate: int = 0  # data files: G's draws that decode calibrates each column by (0: none)
+    key: str | None = field(default=None, repr=False)  # the spec, where it alone makes the target (parse); else None
 
     def to_data(self, x: np.ndarray) -> np.ndarray:
         """Map samples (GAN.sample's, (..., dim)) back to the data's units, exact for their column types (identity for
@@ -307,4 +308,6 @@ def parse(spec: str) -> Target:
         vals = params[key] if isinstance(params[key], list) else [params[key]]
         if any(v <= 0 for v in vals):
             raise ConfigError(f"target {spec!r}: parameter {key} must be > 0, got {params[key]}")
-    return build(spec, params)
+    target = build(spec, params)
+    target.key = spec  # the same spec builds the same target: GANs on the two compare equal (GAN.__eq__)
+    return target
