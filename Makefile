@@ -10,17 +10,22 @@ TEST_STAMP := $(VENV)/.test-stamp
 # TensorBoard, ...). pip installs uv into the venv, and uv installs the rest: the same packages, several times
 # faster. uv takes the extra package indexes pip is configured with (pip's global.extra-index-url) and picks
 # versions as pip does (the best match over all indexes).
+#
+# `make run` has uv write every package's bytecode at install. `make test` does not: its processes write the bytecode
+# of the modules they import, when they first import them (PYTHONDONTWRITEBYTECODE emptied for the suite), which
+# takes less time than compiling every file of the test extras first. Without bytecode, a machine that sets
+# PYTHONDONTWRITEBYTECODE would compile each imported module again in every process.
 PIP := $(PY) -m pip install -q
 UV  := UV_INDEX_STRATEGY=unsafe-best-match \
 	UV_EXTRA_INDEX_URL="$$($(PY) -m pip config get global.extra-index-url 2>/dev/null)" \
-	$(VENV)/bin/uv pip install -q --python $(PY) --compile-bytecode
+	$(VENV)/bin/uv pip install -q --python $(PY)
 
 $(VENV)/bin/uv:
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) uv
 
 $(RUN_STAMP): pyproject.toml | $(VENV)/bin/uv
-	$(UV) -e .
+	$(UV) --compile-bytecode -e .
 	touch $(RUN_STAMP)
 
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/uv
@@ -33,7 +38,7 @@ run: $(RUN_STAMP)
 # --dist loadfile: each test file runs on one worker, so a file's module fixtures (trained runs) are made once
 test: $(TEST_STAMP)
 	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
-	$(PY) -m pytest -q -n auto --dist loadfile $(ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --dist loadfile $(ARGS)
 
 # The browser tests of report.html drive Debian's Chromium (Playwright's own browser download needs a network).
 chromium:
