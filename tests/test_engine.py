@@ -103,8 +103,8 @@ def test_blocks_and_the_split_over_devices_equal_all_at_once(monkeypatch):
 
 def test_gans_of_one_config_and_spec_share_their_traced_and_compiled_programs(caplog):
     """A second GAN of an equal config on the same built-in spec is equal to the first (a hash key of JAX's caches):
-    engine.run_chunk's program for it is neither traced nor lowered again. Another config, another spec or a target
-    made by hand give a GAN equal only to itself."""
+    engine.run_chunk's program for it is neither traced nor lowered again, and it has the first one's evaluator.
+    Another config, another spec or a target made by hand give a GAN equal only to itself."""
     import logging
 
     made = lambda cfg=None, spec="gaussian": GAN(cfg or distgan.preset("seed"), parse(spec))  # noqa: E731
@@ -115,6 +115,7 @@ def test_gans_of_one_config_and_spec_share_their_traced_and_compiled_programs(ca
     by_hand = dataclasses.replace(parse("gaussian"), key=None)
     assert made(other) != a and made(spec="gaussian:mean=1") != a
     assert GAN(distgan.preset("seed"), by_hand) != GAN(distgan.preset("seed"), by_hand)
+    assert engine.evaluator(b, 300) is engine.evaluator(a, 300) is not engine.evaluator(made(other), 300)
     shapes = jax.eval_shape(init_states, a, 0, 2)
     run_chunk.lower(a, shapes, 7, 1)
     caplog.clear()

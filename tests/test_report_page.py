@@ -113,9 +113,11 @@ def test_frames_of_a_g_with_codes_are_its_evaluation_draws(tmp_path):
     want = draw(states, jax.random.PRNGKey(frames.NOISE_SEED)).astype(np.float16)
     assert cfg.model.codes > 0 and arrays["samples"].shape == (1, frames.N_1D, 1)
     np.testing.assert_array_equal(arrays["samples"][0], np.asarray(want))
-    # a run resumed at step 0 flushes at a checkpoint before its next frame is due: the frames it had, and their box
-    resumed = Recorder(cfg, gan, tmp_path)
+    # a run resumed at step 0 flushes at a checkpoint before its next frame is due: the frames it had, and their box;
+    # its GAN, made again, is equal to the first, whose compiled capture and fixed draws it takes
+    resumed = Recorder(cfg, GAN(cfg, make_target(cfg.target)), tmp_path)
     resumed.compile(engine.shapes)
+    assert resumed._fn is film._fn and resumed._fixed_fn is film._fixed_fn
     resumed.resume(0)
     resumed.capture(states, 10, flush=True)  # not due: a frame every interval(cfg) > 10 steps
     again, meta = frames.read(tmp_path / frames.FRAMES)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import metrics
+from . import engine, metrics
 from .config import Config
 from .train import train
 
@@ -61,7 +61,7 @@ def pooled(run, evals: int) -> dict:
     median and p90 each"""
     cfg, n = run.cfg, run.cfg.eval.n_samples
     floor = metrics.noise_floor(run.target, n, cfg.eval.floor_draws)
-    evaluate = metrics.Evaluator(run.gan.sample, run.target, n)
+    evaluate = engine.evaluator(run.gan, n)
     # evaluation keys past the last step: training evaluated at steps <= cfg.train.steps
     draws = [metrics.ratios(evaluate(run.states, cfg.train.steps + 1 + e), floor) for e in range(evals)]
     perfect = metrics.ratios(metrics.kept_pairs(run.target, n, max(evals * run.replicates, 1000), seed=1), floor)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -106,6 +106,13 @@ def init_states(gan: GAN, seed: int, replicates: int) -> dict:
     return jax.vmap(gan.init)(seed + jnp.arange(replicates))
 
 
+@lru_cache(maxsize=8)
+def evaluator(gan: GAN, n: int) -> metrics.Evaluator:
+    """The evaluator of n generated samples of this GAN against its target, one per (GAN, n) in a process: equal GANs
+    (GAN.__eq__: the same config on the same built-in target) share it, and the programs it has compiled."""
+    return metrics.Evaluator(gan.sample, gan.target, n)
+
+
 # the chunk of steps as train runs it: the GAN, n and parts fixed (static), the states' buffers reused (donated)
 run_chunk = jax.jit(run_steps, static_argnums=(0, 2, 3), donate_argnums=1, compiler_options=fast.MANY_SHOT)
 
@@ -118,7 +125,7 @@ class Engine:
         self.sharding = devices.split_replicates(replicates)  # on a CPU: one device per core
         self.parts = devices.parts(self.sharding)
         self.shapes = devices.shapes(jax.eval_shape(init_states, gan, seed, replicates), self.sharding)
-        self.evaluator = metrics.Evaluator(gan.sample, gan.target, n_eval)
+        self.evaluator = evaluator(gan, n_eval)
         self.steps_fn = run_chunk
         self.compiled, self.compile_s, self._ready = None, 0.0, None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import jax
@@ -96,6 +97,22 @@ def capture_one(gan: GAN, state: dict, key: jax.Array, points: jax.Array, real: 
     samples = gan.sample(state, key, n)
     return samples.astype(jnp.float16), d_on_grid(gan, state["D"], points, real).astype(jnp.float16)
 
+@lru_cache(maxsize=8)
+def _compiled(gan: GAN, i: int, shapes: tuple, device) -> tuple:
+    """The capture of replicate i of states of these shapes (leaves, treedef), on `device` (None: where the states
+    are), and the fixed draws: compiled once per process for equal GANs (GAN.__eq__), shapes and device."""
+    fn = jax.jit(lambda states, key, points, real: capture_one(
+        gan, jax.tree.map(lambda x: x[i], states), key, points, real), compiler_options=ONE_SHOT)
+    P, where = GRID_1D if gan.dim == 1 else GRID_2D ** 2, None if device is None else \
+        jax.sharding.SingleDeviceSharding(device)
+    fixed = [jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=where)] + [
+        jax.ShapeDtypeStruct(shape, jnp.float32, sharding=where) for shape in
+        ((P, gan.dim), (gan.cfg.train.batch_size, gan.dim))]
+    leaves, treedef = shapes
+    return (fn.lower(jax.tree.unflatten(treedef, leaves), *fixed).compile(),
+            jax.jit(lambda: fixed_draws(gan), compiler_options=ONE_SHOT).lower().compile())
+
+
 class Recorder:
     """The frames of one run: captured every `every` steps (and at step 0 and the last step), kept in memory and
     written to frames.safetensors at each flush. report.frames = 0: a recorder that captures nothing."""
@@ -129,15 +146,8 @@ class Recorder:
             one = jax.sharding.SingleDeviceSharding(self.device)
             shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.sharding.shard_shape(x.shape), x.dtype,
                                                                  sharding=one), shapes)
-        i = k - start
-        fn = jax.jit(lambda states, key, points, real: capture_one(
-            gan, jax.tree.map(lambda x: x[i], states), key, points, real), compiler_options=ONE_SHOT)
-        P, where = GRID_1D if gan.dim == 1 else GRID_2D ** 2, one if self.device else None
-        fixed = [jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=where)] + [
-            jax.ShapeDtypeStruct(shape, jnp.float32, sharding=where) for shape in
-            ((P, gan.dim), (gan.cfg.train.batch_size, gan.dim))]
-        self._fn = fn.lower(shapes, *fixed).compile()
-        self._fixed_fn = jax.jit(lambda: fixed_draws(gan), compiler_options=ONE_SHOT).lower().compile()
+        leaves, treedef = jax.tree.flatten(shapes)
+        self._fn, self._fixed_fn = _compiled(gan, k - start, (tuple(leaves), treedef), self.device)
 
     def _draw(self) -> None:
         """The fixed draws of every frame: G's key, D's grid across the target's range, a real batch (one compiled
