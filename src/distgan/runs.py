@@ -344,10 +344,11 @@ class Run:
         return int(np.asarray(self.states["step"]).shape[0])
 
     def state(self, replicate: int = 0) -> dict:
+        """One replicate's state, as NumPy arrays (indexed on the host: no program compiled per leaf)."""
         if not 0 <= replicate < self.replicates:
             raise ConfigError(f"{replicate} is not one of this run's replicates 0..{self.replicates - 1}",
                               "replicate")
-        return jax.tree.map(lambda x: x[replicate], self.states)
+        return jax.tree.map(lambda x: np.asarray(x)[replicate], self.states)
 
     def sample(self, n: int, seed: int = 0, replicate: int = 0) -> np.ndarray:
         """n draws from replicate's generator, in the target's units; the same seed gives the same draws, and a
@@ -366,9 +367,9 @@ class Run:
             raise ConfigError(f"{n}: at most {SAMPLE_CHUNK << 32} samples per seed", "n")
         if not 0 <= seed < 1 << 32:  # PRNGKey keeps 32 bits of a seed (and fails past 64)
             raise ConfigError(f"expected a seed from 0 to {(1 << 32) - 1}, got {seed}", "seed")
+        # the replicate's state on the host: the sampler runs on one device (a data file's decoder sorts by a host
+        # callback)
         state, key = self.state(replicate), jax.random.PRNGKey(seed)
-        if self.target.calibrate:  # on one device: a data file's decoder sorts by a host callback
-            state = jax.tree.map(np.asarray, state)
         for i, start in enumerate(range(0, n, SAMPLE_CHUNK)):
             x = np.asarray(self._chunk(state, key, np.uint32(i)))[:n - start]  # the last chunk: its first rows
             yield self.target.to_data(x)
