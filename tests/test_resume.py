@@ -58,7 +58,7 @@ def test_kill9_at_random_moments_then_resume(request, tmp_path_factory, tmp_path
             start(out, "--resume", str(out), env=env(request), steps=KILL_STEPS)
         if attempt == 0:  # while starting up, before or while the folder is made
             time.sleep(rng.uniform(0.5, 1.5))
-        elif kills < 5:  # a random moment after training writes metrics or a checkpoint
+        elif kills < 3:  # a random moment after training writes metrics or a checkpoint
             wait_for_write(out, p)
             time.sleep(rng.uniform(0.0, 0.2))
         else:
@@ -72,7 +72,7 @@ def test_kill9_at_random_moments_then_resume(request, tmp_path_factory, tmp_path
         if p.returncode == 0:
             break
     assert p.wait() == 0, Path(str(out) + ".err").read_text()
-    assert kills >= 4
+    assert kills >= 2
     same_run(alone, out)
 
 
