@@ -64,6 +64,12 @@ def test_initial_states_are_each_replicates_own_to_the_bit(preset):
         for path, b, a in zip(jax.tree_util.tree_leaves_with_path(batched), jax.tree.leaves(batched),
                               jax.tree.leaves(alone)):
             np.testing.assert_array_equal(b[k], a, err_msg=f"replicate {k} {path[0]}")
+    # made where the split puts them (Engine.init): each device draws its replicates' states, the same bits
+    split = devices.split_replicates(4)
+    placed = engine.init_placed(split)(gan, 5, 4)
+    assert jax.tree.leaves(placed)[0].sharding == split
+    for b, p in zip(jax.tree.leaves(jax.device_get(init_states(gan, 5, 4))), jax.tree.leaves(jax.device_get(placed))):
+        np.testing.assert_array_equal(p, b)
 
 
 @pytest.mark.parametrize("d_input", ["batch", "sample"])

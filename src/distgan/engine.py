@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -106,6 +106,17 @@ def init_states(gan: GAN, seed: int, replicates: int) -> dict:
     return jax.vmap(gan.init)(seed + jnp.arange(replicates))
 
 
+@cache
+def init_placed(sharding):
+    """init_states with its states made where the split puts them (devices.split_replicates): each device draws its
+    own replicates' states, the same bits, and nothing is copied and sliced from one device to the others (which
+    compiles a program per array shape). sharding None: init_states."""
+    if sharding is None:
+        return init_states
+    return jax.jit(init_states.__wrapped__, static_argnums=(0, 2), out_shardings=sharding,
+                   compiler_options=fast.ONE_SHOT)
+
+
 @lru_cache(maxsize=8)
 def evaluator(gan: GAN, n: int) -> metrics.Evaluator:
     """The evaluator of n generated samples of this GAN against its target, one per (GAN, n) in a process: equal GANs
@@ -160,7 +171,7 @@ class Engine:
         return result
 
     def _side(self, beside):
-        self._init = init_states.lower(self.gan, self.seed, self.replicates).compile()
+        self._init = init_placed(self.sharding).lower(self.gan, self.seed, self.replicates).compile()
         return beside() if beside is not None else None
 
     def init(self) -> dict:
