@@ -4,9 +4,9 @@ optimisation level as the default."""
 
 import os
 
-# What the tests compile for themselves (their oracle steps, op-by-op arithmetic: about 2,000 small programs) compiles
-# at XLA's O0, which compiles faster than the default. distgan's own programs state their levels
-# (fast.ONE_SHOT, fast.MANY_SHOT), so the suite trains, evaluates and samples with the programs a user's run compiles.
+# What the tests compile for themselves (their oracle steps, op-by-op arithmetic) compiles at XLA's O0, faster than
+# the default. The programs distgan compiles whole state their levels (fast.ONE_SHOT, fast.MANY_SHOT), so the suite
+# trains, evaluates, draws frames and samples with the programs a user's run compiles.
 os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
 
 _LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")

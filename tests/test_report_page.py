@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import distgan
-from distgan import frames, page
+from distgan import fast, frames, page
 from distgan.cli import main
 from distgan.data import make_target
 from distgan.engine import Engine, init_states
@@ -109,7 +109,8 @@ def test_frames_of_a_g_with_codes_are_its_evaluation_draws(tmp_path):
     film.capture(states, 0, flush=True)
     arrays, first = frames.read(tmp_path / frames.FRAMES)
     # replicate 0's draws as gan.sample makes them, in one compiled program (as the capture is) rather than op by op
-    draw = jax.jit(lambda states, key: gan.sample(jax.tree.map(lambda x: x[0], states), key, frames.N_1D))
+    draw = jax.jit(lambda states, key: gan.sample(jax.tree.map(lambda x: x[0], states), key, frames.N_1D),
+                   compiler_options=fast.ONE_SHOT)  # at the capture's level (the suite's default is lower)
     want = draw(states, jax.random.PRNGKey(frames.NOISE_SEED)).astype(np.float16)
     assert cfg.model.codes > 0 and arrays["samples"].shape == (1, frames.N_1D, 1)
     np.testing.assert_array_equal(arrays["samples"][0], np.asarray(want))

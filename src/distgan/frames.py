@@ -97,14 +97,15 @@ def capture_one(gan: GAN, state: dict, key: jax.Array, points: jax.Array, real: 
     samples = gan.sample(state, key, n)
     return samples.astype(jnp.float16), d_on_grid(gan, state["D"], points, real).astype(jnp.float16)
 
+
 @lru_cache(maxsize=8)
 def _compiled(gan: GAN, i: int, shapes: tuple, device) -> tuple:
     """The capture of replicate i of states of these shapes (leaves, treedef), on `device` (None: where the states
     are), and the fixed draws: compiled once per process for equal GANs (GAN.__eq__), shapes and device."""
     fn = jax.jit(lambda states, key, points, real: capture_one(
         gan, jax.tree.map(lambda x: x[i], states), key, points, real), compiler_options=ONE_SHOT)
-    P, where = GRID_1D if gan.dim == 1 else GRID_2D ** 2, None if device is None else \
-        jax.sharding.SingleDeviceSharding(device)
+    P = GRID_1D if gan.dim == 1 else GRID_2D ** 2
+    where = None if device is None else jax.sharding.SingleDeviceSharding(device)
     fixed = [jax.ShapeDtypeStruct((2,), jnp.uint32, sharding=where)] + [
         jax.ShapeDtypeStruct(shape, jnp.float32, sharding=where) for shape in
         ((P, gan.dim), (gan.cfg.train.batch_size, gan.dim))]
