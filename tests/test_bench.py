@@ -125,8 +125,10 @@ def test_bench_fit_stops_on_ctrl_c(tmp_path, when):
 
 # train --compare's budget in these tests: the seed's run alone is test_train.py's config (a chunk of 200 steps, 2,000
 # samples, 20 floor draws), and a constant learning rate leaves the default's programs the same for any number of
-# steps, so the runs of both tests below load the programs the first one compiled
-COMPARE = ["--set", "train.schedule=constant", "--set", "eval.n_samples=2000", "--set", "eval.floor_draws=20"]
+# steps, so the runs of both tests below load the programs the first one compiled; no animation frames (neither test
+# looks at them)
+COMPARE = ["--set", "train.schedule=constant", "--set", "eval.n_samples=2000", "--set", "eval.floor_draws=20", "--set",
+           "report.frames=0"]
 
 
 def test_train_compare_prints_both_verdicts_and_equals_each_run_alone(capsys, tmp_path):

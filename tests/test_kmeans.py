@@ -68,11 +68,12 @@ def test_the_best_of_several_runs_is_the_run_of_least_spread():
     x = target.sample(jax.random.PRNGKey(7), 2048)
     spread = lambda c: float(((np.asarray(x)[:, None] - np.asarray(c)[None]) ** 2).sum(-1).min(1).sum())  # noqa: E731
     own = lambda c: len(set(np.argmin(((np.asarray(c)[:, None] - modes[None]) ** 2).sum(-1), 1).tolist()))  # noqa: E731
-    one, _ = kmeans(jax.random.PRNGKey(0), x, 25)
+    one_run, best_of = jax.jit(kmeans, static_argnums=2), jax.jit(kmeans_best, static_argnums=(2, 3))
+    one, _ = one_run(jax.random.PRNGKey(0), x, 25)
     assert own(one) == 24
-    np.testing.assert_array_equal(kmeans_best(jax.random.PRNGKey(0), x, 25, 1)[0], one)
-    runs = [kmeans(jax.random.PRNGKey(0) if r == 0 else jax.random.fold_in(jax.random.PRNGKey(0), r), x, 25)[0]
+    np.testing.assert_array_equal(best_of(jax.random.PRNGKey(0), x, 25, 1)[0], one)
+    runs = [one_run(jax.random.PRNGKey(0) if r == 0 else jax.random.fold_in(jax.random.PRNGKey(0), r), x, 25)[0]
             for r in range(8)]
-    best, share = kmeans_best(jax.random.PRNGKey(0), x, 25, 8)
+    best, share = best_of(jax.random.PRNGKey(0), x, 25, 8)
     assert spread(best) == pytest.approx(min(spread(c) for c in runs), rel=1e-5) and spread(best) < spread(one)
     assert own(best) == 25 and np.all(np.asarray(share) > 0.02)

@@ -55,7 +55,7 @@ def test_ks_pvalue_matches_scipy_asymp(n, m):
 def test_fit_is_per_dimension():
     fake = jnp.asarray(RNG.normal([0, 5], [1, 2], (1000, 2)), jnp.float32)
     real = jnp.asarray(RNG.normal([0, 0], [1, 2], (1000, 2)), jnp.float32)
-    out = {k: np.asarray(v) for k, v in metrics.fit(fake, real).items()}
+    out = {k: np.asarray(v) for k, v in jax.jit(metrics.fit)(fake, real).items()}
     assert all(out[k].shape == (2,) for k in ("mean", "std", "skew", "kurt", "ks", "w1"))
     assert out["corr"].shape == () and out["sw1"].shape == ()  # the joint distances of dim > 1
     assert out["ks"][0] < 0.1 < 0.7 < out["ks"][1] and out["w1"][0] < 0.2 < 4.5 < out["w1"][1]

@@ -112,7 +112,7 @@ def test_detach_mean_stops_the_gradient_through_the_batch_mean():
 
     def grad(detach):
         m = ModelConfig(d_features="variances", detach_mean=detach)
-        return np.asarray(jax.grad(lambda x: (nets.d_inputs(m, x)[0] * w).sum())(x))[:, 0]
+        return np.asarray(jax.jit(jax.grad(lambda x: (nets.d_inputs(m, x)[0] * w).sum()))(x))[:, 0]
 
     xs, mean, aa, cc = np.asarray(x)[:, 0], float(np.mean(x)), np.asarray(a[:B]), np.asarray(c[B:])
     by_hand = aa + 2 * cc * (xs - mean)  # d/dx_i of a_i x_i + c_i (x_i - m)^2, m held constant (the seed's .data)

@@ -44,7 +44,7 @@ def test_the_map_is_the_closed_form_its_inverse_and_its_gradient(spec):
     assert np.all(np.diff(y[order, 0]) >= 0)  # increasing: ranks, hence KS, are the same in both spaces
     # from_free's gradient: (b - a) sigmoid'(y), w sigmoid(y) (softplus' = sigmoid), or w cosh(y)
     ys = jnp.linspace(-6, 6, 25).reshape(-1, 1)
-    grad = jax.vmap(jax.grad(lambda v: w.from_free(v.reshape(1, 1), jnp)[0, 0]))(ys[:, 0])
+    grad = jax.jit(jax.vmap(jax.grad(lambda v: w.from_free(v.reshape(1, 1), jnp)[0, 0])))(ys[:, 0])
     a, b = w.low[0], w.high[0]
     exact = (b - a) * special.expit(ys) * special.expit(-ys) if np.isfinite(b) else \
         w.width[0] * special.expit(ys) if np.isfinite(a) else w.width[0] * np.cosh(ys)
