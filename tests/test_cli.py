@@ -17,7 +17,7 @@ import distgan
 from distgan.cli import main
 from distgan.console import format_fit
 
-FAST = ["--set", "eval.n_samples=1000", "--set", "eval.floor_draws=20"]  # test budget: a small fit evaluation
+FAST = ["--set", "eval.n_samples=2000", "--set", "eval.floor_draws=20"]  # test_train.py's fit evaluation: its programs
 SRC = str(Path(distgan.__file__).parents[1])
 
 
@@ -48,7 +48,7 @@ def test_train_prints_seed_lines_verdict_and_writes_the_run(seed_run):
     assert any(line.startswith("verdict: ") for line in lines)
     assert lines[-2:] == [f"run folder: {folder}", f"report: {folder / 'report.html'}"]
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["preset"] == "seed" and summary["n_samples"] == 1000
+    assert summary["preset"] == "seed" and summary["n_samples"] == 2000
     assert json.loads((folder / "checkpoint.json").read_text())["step"] == 400
     assert "steps = 400" in (folder / "config.toml").read_text()
 
@@ -94,7 +94,7 @@ def test_config_file_set_and_shortcuts_override_in_order(tmp_path, capsys):
     # fields that leave the compiled programs as seed_run's (the learning rates would not): its programs are loaded
     toml = tmp_path / "my.toml"
     toml.write_text('preset = "seed"\n[train]\nsteps = 5000\neval_every = 400\ncheckpoint_every = 600\n'
-                    "[eval]\nn_samples = 1000\nfloor_draws = 20\n")
+                    "[eval]\nn_samples = 2000\nfloor_draws = 20\n")
     out = tmp_path / "x"
     code, _, err = run_cli(capsys, "train", "--config", toml, "--set", "train.checkpoint_every=200", "--steps", "400",
                            "--seed", "3", "--out", out, "--quiet", "--no-plots")
@@ -257,7 +257,7 @@ def test_quiet_with_replicates_prints_only_the_fit(tmp_path, capsys):
 def test_cli_replicates(tmp_path, capsys):
     run = tmp_path / "k3"
     args = ["train", "--preset", "seed", "--replicates", "4", "--seed", "5", "--steps", "400", "--out", str(run),
-            "--device", "cpu", "--set", "eval.n_samples=1000", "--set", "eval.floor_draws=20", "--set",
+            "--device", "cpu", *FAST, "--set",
             "train.eval_every=200"]
     assert main(args) == 0
     out = capsys.readouterr().out
