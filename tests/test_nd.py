@@ -52,7 +52,7 @@ def test_joint_floors_exist_for_dim_2_and_a_perfect_sample_is_within_them():
     assert set(floor) == {"ks", "w1", "sw1", "corr"}
     assert 0 < floor["sw1"]["median"] < floor["sw1"]["p95"] and 0 < floor["corr"]["median"] < 0.1
     k1, k2 = jax.random.split(jax.random.PRNGKey(5))
-    result = jax.tree.map(lambda a: np.asarray(a)[None], metrics.fit(t.sample(k1, 2000), t.sample(k2, 2000)))
+    result = jax.tree.map(lambda a: np.asarray(a)[None], jax.jit(metrics.fit)(t.sample(k1, 2000), t.sample(k2, 2000)))
     assert result["sw1"].shape == (1,) and metrics.within_floor(result, floor).tolist() == [True]
     result["corr"] = result["corr"] + 1.0  # a wrong correlation alone fails the verdict
     assert metrics.within_floor(result, floor).tolist() == [False]
