@@ -1,5 +1,6 @@
 """Metrics against scipy, the noise floor against the seed README's figures and closed forms, verdicts in words."""
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -113,6 +114,22 @@ def test_real_pairs_are_kept_in_the_cache_folder_and_read_back_as_computed(monke
     monkeypatch.setattr(metrics, "_PAIRS", {})
     assert metrics.kept_pairs(target, 300, 7) is computed  # unreadable: computed, and written again
     assert metrics._read_pairs(path).keys() == computed.keys()
+
+
+def test_pairs_of_another_seed_run_the_same_program_and_draw_their_own_samples():
+    """The pairs' program takes the key: another seed of a built-in target reuses it (bench's perfect generator
+    beside the floor) and scores other draws, the same as a program made for that seed alone; a target made by hand
+    gets a program of its own each time."""
+    target = parse("uniform:low=0,high=1")
+    assert metrics._pairs_program(target, 300, 7) is metrics._pairs_program(parse("uniform:low=0,high=1"), 300, 7)
+    assert metrics._pairs_program(target, 300, 7) is not metrics._pairs_program(target, 300, 8)
+    by_hand = dataclasses.replace(target, key=None)
+    assert metrics._pairs_program(by_hand, 300, 7) is not metrics._pairs_program(by_hand, 300, 7)
+    a, b = metrics.real_pairs(target, 300, 7, seed=1), metrics.real_pairs(target, 300, 7, seed=2)
+    alone = metrics.real_pairs(by_hand, 300, 7, seed=2)
+    assert not np.array_equal(a["ks"], b["ks"])
+    for s in b:
+        np.testing.assert_array_equal(b[s], alone[s])
 
 
 def test_evaluator_scores_a_perfect_generator_near_one_and_a_shifted_one_far_above():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -208,6 +209,21 @@ def real_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> di
     A data file: training rows against held-out rows, each drawn n times with replacement, as the fit draws n
     generated samples against n held-out rows. -> each statistic (draws, dim); sw1, corr (draws,) for dim > 1
     """
+    res = _pairs_program(target, n, draws)(jax.random.PRNGKey(seed))
+    return {s: np.asarray(res[s]) for s in stats_of(res)}
+
+
+_PAIRS_PROGRAMS: dict[tuple, Callable] = {}
+
+
+def _pairs_program(target: Target, n: int, draws: int) -> Callable:
+    """real_pairs' compiled program, key -> fits: one program (no op-by-op compiles), with the key its argument, so
+    that pairs of another seed run the same program. JAX's persistent cache never holds it (its sort calls back to
+    the host), so it is kept here, per (spec, n, draws) of a built-in target (bench scores a perfect generator on
+    pairs of a seed of their own, beside the noise floor's)."""
+    cache_key = None if target.key is None else (target.key, n, draws)
+    if cache_key in _PAIRS_PROGRAMS:
+        return _PAIRS_PROGRAMS[cache_key]
     if target.data is None:
         def one(key):
             k1, k2 = jax.random.split(key)
@@ -219,9 +235,10 @@ def real_pairs(target: Target, n: int, draws: int, seed: int = FLOOR_SEED) -> di
             k1, k2 = jax.random.split(key)
             return fit(train[jax.random.randint(k1, (n,), 0, train.shape[0])],
                        held[jax.random.randint(k2, (n,), 0, held.shape[0])])
-    res = jax.jit(lambda: jax.lax.map(one, jax.random.split(jax.random.PRNGKey(seed), draws)),  # no op-by-op compiles
-                  compiler_options=ONE_SHOT)()
-    return {s: np.asarray(res[s]) for s in stats_of(res)}
+    program = jax.jit(lambda key: jax.lax.map(one, jax.random.split(key, draws)), compiler_options=ONE_SHOT)
+    if cache_key is not None:
+        _PAIRS_PROGRAMS[cache_key] = program
+    return program
 
 
 def _floor(target: Target, n: int, draws: int, exact_ks: bool = True) -> dict[str, dict[str, np.ndarray]]:
